@@ -1,0 +1,446 @@
+//! The `asr` thread: streams audio chunks to WhisperLiveKit over a WebSocket
+//! (ewebsock) and reports the transcript as it grows.
+//!
+//! It owns the connection, the [`Journal`] of uncommitted audio and the
+//! [`Transcript`]. A lost connection is retried with exponential backoff; the
+//! new connection is sent every sample whose words were not committed, so the
+//! final transcript holds every word. The thread sleeps on its inbox: the
+//! socket's reader thread wakes it with [`AsrInput::Wake`].
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ewebsock::{WsEvent, WsMessage, WsReceiver, WsSender};
+
+use super::journal::Journal;
+use super::protocol::{self, SAMPLE_RATE, ServerMessage};
+use super::transcript::Transcript;
+use crate::messages::{AsrInput, AudioChunk, FailureKind, PipelineEvent};
+
+/// When to retry a lost connection and when to give up.
+#[derive(Debug, Clone)]
+pub struct ReconnectPolicy {
+    /// Wait before the first retry; doubled after each failure.
+    pub first_delay: Duration,
+    /// Longest wait between retries.
+    pub max_delay: Duration,
+    /// Give up after the server has been unreachable this long (the audio is
+    /// held in memory meanwhile).
+    pub give_up_after: Duration,
+    /// Give up at once when the very first connection of an utterance fails
+    /// (the command line wants a quick, clear error; the app keeps trying).
+    pub fail_fast: bool,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        Self {
+            first_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(5),
+            give_up_after: Duration::from_secs(600),
+            fail_fast: false,
+        }
+    }
+}
+
+/// Settings of the `asr` worker.
+#[derive(Debug, Clone)]
+pub struct AsrWorkerConfig {
+    /// `ws://host:port/asr`.
+    pub url: String,
+    /// Retry behaviour.
+    pub reconnect: ReconnectPolicy,
+    /// Largest frame when catching up on a backlog (live chunks go out as
+    /// they come): large frames, because ewebsock sends at most one message
+    /// per read-timeout tick.
+    pub backlog_frame_samples: usize,
+    /// A connection that has not opened by then is abandoned and retried.
+    pub connect_timeout: Duration,
+    /// After the end-of-stream frame, the server must answer within this
+    /// much silence, or the connection counts as lost.
+    pub flush_timeout: Duration,
+}
+
+impl AsrWorkerConfig {
+    /// Defaults for the given server URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            reconnect: ReconnectPolicy::default(),
+            backlog_frame_samples: SAMPLE_RATE as usize,
+            connect_timeout: Duration::from_secs(10),
+            flush_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One frame handed to the socket, for latency measurement.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameSent {
+    /// When the newest input sample of the frame entered the ring buffer.
+    pub entered_at: Instant,
+    /// When the frame was handed to the WebSocket.
+    pub sent_at: Instant,
+}
+
+/// Called for every live frame sent (not for re-sent backlog).
+pub type FrameObserver = Box<dyn Fn(FrameSent) + Send>;
+
+/// Where the current utterance stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No utterance in progress.
+    Idle,
+    /// Audio is flowing.
+    Streaming,
+    /// The source ended; waiting for the server to flush.
+    Ending,
+}
+
+struct Connection {
+    sender: WsSender,
+    receiver: WsReceiver,
+    opened: bool,
+    started: Instant,
+    end_sent_at: Option<Instant>,
+}
+
+/// The worker's state; lives on the `asr` thread only.
+struct Worker {
+    config: AsrWorkerConfig,
+    events: SyncSender<PipelineEvent>,
+    wake: SyncSender<AsrInput>,
+    observer: Option<FrameObserver>,
+    phase: Phase,
+    conn: Option<Connection>,
+    journal: Journal,
+    transcript: Transcript,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    down_since: Option<Instant>,
+    ever_connected: bool,
+    last_server_message: Instant,
+    dropped_updates: u64,
+}
+
+/// Starts the `asr` thread. `wake` must feed the same channel as `inbox`.
+///
+/// # Errors
+/// When the thread cannot be spawned.
+pub fn spawn(
+    config: AsrWorkerConfig,
+    inbox: Receiver<AsrInput>,
+    wake: SyncSender<AsrInput>,
+    events: SyncSender<PipelineEvent>,
+    observer: Option<FrameObserver>,
+) -> std::io::Result<JoinHandle<()>> {
+    let backoff = config.reconnect.first_delay;
+    let worker = Worker {
+        config,
+        events,
+        wake,
+        observer,
+        phase: Phase::Idle,
+        conn: None,
+        journal: Journal::default(),
+        transcript: Transcript::default(),
+        retry_at: None,
+        backoff,
+        down_since: None,
+        ever_connected: false,
+        last_server_message: Instant::now(),
+        dropped_updates: 0,
+    };
+    std::thread::Builder::new()
+        .name("asr".into())
+        .spawn(move || worker.run(&inbox))
+}
+
+impl Worker {
+    fn run(mut self, inbox: &Receiver<AsrInput>) {
+        loop {
+            let input = match self.next_deadline() {
+                Some(at) => inbox.recv_timeout(at.saturating_duration_since(Instant::now())),
+                None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match input {
+                Ok(AsrInput::Audio(chunk)) => self.on_audio(&chunk),
+                Ok(AsrInput::EndOfStream) => self.on_end(),
+                Ok(AsrInput::Wake) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(AsrInput::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.poll_socket();
+            self.on_tick();
+        }
+        if self.dropped_updates > 0 {
+            tracing::debug!(
+                dropped = self.dropped_updates,
+                "live transcript updates skipped (a later one superseded them)"
+            );
+        }
+    }
+
+    /// The next moment something must happen without any input arriving.
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut at = self.retry_at;
+        if let Some(conn) = &self.conn {
+            if !conn.opened {
+                at = earliest(at, conn.started + self.config.connect_timeout);
+            } else if conn.end_sent_at.is_some() {
+                at = earliest(at, self.last_server_message + self.config.flush_timeout);
+            }
+        }
+        at
+    }
+
+    fn on_audio(&mut self, chunk: &AudioChunk) {
+        if self.phase == Phase::Idle {
+            self.phase = Phase::Streaming;
+        }
+        let was_pending = self.journal.pending();
+        self.journal.push(&chunk.samples);
+        if self.conn.is_none() && self.retry_at.is_none() {
+            self.connect();
+            return;
+        }
+        let live = was_pending == 0;
+        if self.conn.as_ref().is_some_and(|c| c.opened) {
+            self.send_unsent();
+            if live && let Some(observer) = &self.observer {
+                observer(FrameSent {
+                    entered_at: chunk.entered_at,
+                    sent_at: Instant::now(),
+                });
+            }
+        }
+    }
+
+    fn on_end(&mut self) {
+        match self.phase {
+            Phase::Idle => self.emit(PipelineEvent::Finished {
+                text: String::new(),
+                flush_time: Duration::ZERO,
+            }),
+            Phase::Ending => {}
+            Phase::Streaming => {
+                self.phase = Phase::Ending;
+                if self.conn.as_ref().is_some_and(|c| c.opened) {
+                    self.send_unsent();
+                    self.send_end_frame();
+                } else if self.conn.is_none() && self.retry_at.is_none() {
+                    self.connect();
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        if self.retry_at.is_some_and(|at| at <= now) {
+            self.retry_at = None;
+            if self.phase != Phase::Idle {
+                self.connect();
+            }
+        }
+        let Some(conn) = &self.conn else { return };
+        if !conn.opened && now >= conn.started + self.config.connect_timeout {
+            let secs = self.config.connect_timeout.as_secs();
+            self.connection_lost(format!("no answer within {secs} s"));
+        } else if conn.end_sent_at.is_some()
+            && now >= self.last_server_message + self.config.flush_timeout
+        {
+            let secs = self.config.flush_timeout.as_secs();
+            self.connection_lost(format!("server stopped answering for {secs} s"));
+        }
+    }
+
+    fn connect(&mut self) {
+        let wake = self.wake.clone();
+        let wake_up = move || {
+            // A full inbox will be drained soon anyway, so a lost wake-up is harmless.
+            let _ = wake.try_send(AsrInput::Wake);
+        };
+        tracing::debug!(url = %self.config.url, "connecting");
+        match ewebsock::connect_with_wakeup(&self.config.url, ewebsock::Options::default(), wake_up)
+        {
+            Ok((sender, receiver)) => {
+                self.conn = Some(Connection {
+                    sender,
+                    receiver,
+                    opened: false,
+                    started: Instant::now(),
+                    end_sent_at: None,
+                });
+            }
+            Err(e) => self.connection_lost(e),
+        }
+    }
+
+    fn poll_socket(&mut self) {
+        while let Some(event) = self.conn.as_ref().and_then(|c| c.receiver.try_recv()) {
+            match event {
+                WsEvent::Opened => self.on_opened(),
+                WsEvent::Message(WsMessage::Text(text)) => self.on_text(&text),
+                WsEvent::Message(_) => {}
+                WsEvent::Error(e) => self.connection_lost(e),
+                WsEvent::Closed => self.connection_lost("the server closed the connection".into()),
+            }
+        }
+    }
+
+    fn on_opened(&mut self) {
+        let Some(conn) = &mut self.conn else { return };
+        conn.opened = true;
+        // Audio queued while the first connection opened is not a re-send.
+        let resending_secs = if self.ever_connected {
+            self.journal.pending() as f64 / f64::from(SAMPLE_RATE)
+        } else {
+            0.0
+        };
+        self.ever_connected = true;
+        self.down_since = None;
+        self.backoff = self.config.reconnect.first_delay;
+        self.last_server_message = Instant::now();
+        tracing::info!(url = %self.config.url, resending_secs, "connected");
+        self.emit(PipelineEvent::Connected { resending_secs });
+        self.send_unsent();
+        if self.phase == Phase::Ending {
+            self.send_end_frame();
+        }
+    }
+
+    fn on_text(&mut self, text: &str) {
+        self.last_server_message = Instant::now();
+        match protocol::parse(text) {
+            Ok(ServerMessage::Update(update)) => {
+                self.transcript.apply(&update);
+                self.journal.commit_until(self.transcript.committed_end());
+                if let Some(error) = update.error {
+                    self.emit(PipelineEvent::ServerWarning(error));
+                }
+                let live = PipelineEvent::Transcript {
+                    committed: self.transcript.committed(),
+                    tentative: self.transcript.tentative().to_owned(),
+                };
+                if let Err(TrySendError::Full(_)) = self.events.try_send(live) {
+                    self.dropped_updates += 1;
+                }
+            }
+            Ok(ServerMessage::ReadyToStop) if self.phase == Phase::Ending => self.finish(),
+            Ok(ServerMessage::Error(e)) => {
+                self.emit(PipelineEvent::ServerWarning(format!(
+                    "speech server error: {e}"
+                )));
+            }
+            Ok(other) => tracing::debug!(?other, "server message"),
+            Err(e) => self.emit(PipelineEvent::ServerWarning(e.to_string())),
+        }
+    }
+
+    fn finish(&mut self) {
+        let flush_time = self
+            .conn
+            .as_ref()
+            .and_then(|c| c.end_sent_at)
+            .map(|t| t.elapsed())
+            .unwrap_or_default();
+        let text = self.transcript.display();
+        self.reset();
+        self.emit(PipelineEvent::Finished { text, flush_time });
+    }
+
+    fn reset(&mut self) {
+        self.conn = None;
+        self.journal.clear();
+        self.transcript = Transcript::default();
+        self.phase = Phase::Idle;
+        self.retry_at = None;
+        self.down_since = None;
+        self.ever_connected = false;
+        self.backoff = self.config.reconnect.first_delay;
+    }
+
+    fn connection_lost(&mut self, reason: String) {
+        self.conn = None;
+        if self.phase == Phase::Idle {
+            return;
+        }
+        // Everything after the committed point goes out again on the next connection.
+        self.journal.restart_at(self.transcript.committed_end());
+        self.transcript.carry_over();
+        let now = Instant::now();
+        let down_since = *self.down_since.get_or_insert(now);
+        let policy = self.config.reconnect.clone();
+        if !self.ever_connected && policy.fail_fast {
+            let url = self.config.url.clone();
+            self.reset();
+            self.emit(PipelineEvent::Failed(
+                FailureKind::CannotConnect,
+                format!(
+                    "cannot connect to the speech server at {url}: {reason}. \
+                     Start a local one with scripts/asr-server.sh, or point \
+                     TONNYTRAY_SERVER_URL / --server at a running WhisperLiveKit"
+                ),
+            ));
+            return;
+        }
+        if now.duration_since(down_since) >= policy.give_up_after {
+            let held = self.journal.held() as f64 / f64::from(SAMPLE_RATE);
+            let text = self.transcript.committed();
+            let url = self.config.url.clone();
+            self.reset();
+            self.emit(PipelineEvent::Failed(
+                FailureKind::ServerLost,
+                format!(
+                    "gave up on the speech server at {url} after {} s ({reason}); \
+                     {held:.1} s of audio were not transcribed. Text so far: {text:?}",
+                    policy.give_up_after.as_secs()
+                ),
+            ));
+            return;
+        }
+        let retry_in = self.backoff;
+        self.backoff = (self.backoff * 2).min(policy.max_delay);
+        self.retry_at = Some(now + retry_in);
+        tracing::warn!(%reason, ?retry_in, "speech server connection lost");
+        self.emit(PipelineEvent::Disconnected {
+            reason,
+            retry_in,
+            ever_connected: self.ever_connected,
+        });
+    }
+
+    fn send_unsent(&mut self) {
+        let Some(conn) = &mut self.conn else { return };
+        loop {
+            let frame = self.journal.unsent(self.config.backlog_frame_samples);
+            if frame.is_empty() {
+                break;
+            }
+            let mut bytes = Vec::new();
+            protocol::encode_pcm(frame, &mut bytes);
+            let n = frame.len();
+            conn.sender.send(WsMessage::Binary(bytes));
+            self.journal.mark_sent(n);
+        }
+    }
+
+    fn send_end_frame(&mut self) {
+        let Some(conn) = &mut self.conn else { return };
+        if conn.end_sent_at.is_none() {
+            conn.sender.send(WsMessage::Binary(Vec::new()));
+            conn.end_sent_at = Some(Instant::now());
+            self.last_server_message = Instant::now();
+        }
+    }
+
+    fn emit(&self, event: PipelineEvent) {
+        // The receiver may be gone when the caller stopped listening; nothing to do then.
+        let _ = self.events.send(event);
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
+    Some(a.map_or(b, |a| a.min(b)))
+}

@@ -1,0 +1,196 @@
+//! Microphone capture with cpal. The stream's real-time callback only pushes
+//! into the [`RingWriter`]: no allocation, lock or log there. Stream errors
+//! (a device unplugged) arrive on a channel the `audio` thread polls.
+//!
+//! A cpal stream must stay on the thread that built it on some platforms, so
+//! [`open`] is called on the `audio` thread and the [`Capture`] lives there.
+
+use std::sync::mpsc::{self, Receiver};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{FromSample, SampleFormat, SizedSample};
+
+use super::ring::{RingReader, RingWriter, ring};
+
+/// Seconds of audio the ring holds before samples are lost (and counted).
+const RING_SECONDS: usize = 2;
+
+/// Why capture could not start or list devices.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// No input device at all.
+    #[error("no microphone found (is an input device connected, and is the sound server running?)")]
+    NoDevice,
+    /// The named device does not exist.
+    #[error("no input device named {wanted:?}; available: {available}")]
+    NotFound {
+        /// What was asked for.
+        wanted: String,
+        /// What there is.
+        available: String,
+    },
+    /// The device refused to open.
+    #[error("cannot open input device {device:?}: {detail}")]
+    Open {
+        /// The device.
+        device: String,
+        /// What the audio host said.
+        detail: String,
+    },
+    /// The audio system could not be queried.
+    #[error("cannot list audio devices: {0}")]
+    Host(String),
+}
+
+/// One input device, for listing.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    /// Name as shown to the user and accepted by `--device`.
+    pub name: String,
+    /// Whether it is the system default input.
+    pub is_default: bool,
+    /// Default configuration, when the device answers.
+    pub config: Option<String>,
+}
+
+/// A running capture stream; stops when dropped.
+pub struct Capture {
+    _stream: cpal::Stream,
+    /// Device name.
+    pub name: String,
+    /// Native rate.
+    pub sample_rate: u32,
+    /// Native channel count.
+    pub channels: u16,
+    /// Stream errors, as text.
+    pub errors: Receiver<String>,
+}
+
+/// Lists input devices of the default host.
+///
+/// # Errors
+/// When the audio host cannot enumerate devices.
+pub fn list_input_devices() -> Result<Vec<DeviceInfo>, CaptureError> {
+    let host = cpal::default_host();
+    let default_name = host.default_input_device().map(|d| d.to_string());
+    let devices = host
+        .input_devices()
+        .map_err(|e| CaptureError::Host(e.to_string()))?;
+    Ok(devices
+        .map(|d| {
+            let name = d.to_string();
+            let config = d.default_input_config().ok().map(|c| {
+                format!(
+                    "{} Hz, {} ch, {}",
+                    c.sample_rate(),
+                    c.channels(),
+                    c.sample_format()
+                )
+            });
+            DeviceInfo {
+                is_default: default_name.as_deref() == Some(name.as_str()),
+                name,
+                config,
+            }
+        })
+        .collect())
+}
+
+fn find_device(host: &cpal::Host, wanted: Option<&str>) -> Result<cpal::Device, CaptureError> {
+    let Some(wanted) = wanted else {
+        return host.default_input_device().ok_or(CaptureError::NoDevice);
+    };
+    let devices: Vec<cpal::Device> = host
+        .input_devices()
+        .map_err(|e| CaptureError::Host(e.to_string()))?
+        .collect();
+    let exact = devices.iter().position(|d| d.to_string() == wanted);
+    let loose = || {
+        let w = wanted.to_lowercase();
+        devices
+            .iter()
+            .position(|d| d.to_string().to_lowercase().contains(&w))
+    };
+    match exact.or_else(loose) {
+        Some(i) => Ok(devices.into_iter().nth(i).ok_or(CaptureError::NoDevice)?),
+        None => Err(CaptureError::NotFound {
+            wanted: wanted.to_owned(),
+            available: devices
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// Opens `device` (or the default input) and starts capturing.
+///
+/// # Errors
+/// [`CaptureError`] naming the device and what went wrong.
+pub fn open(device: Option<&str>) -> Result<(Capture, RingReader), CaptureError> {
+    let host = cpal::default_host();
+    let device = find_device(&host, device)?;
+    let name = device.to_string();
+    let open_err = |detail: String| CaptureError::Open {
+        device: name.clone(),
+        detail,
+    };
+    let supported = device
+        .default_input_config()
+        .map_err(|e| open_err(e.to_string()))?;
+    let sample_rate = supported.sample_rate();
+    let channels = supported.channels();
+    let format = supported.sample_format();
+    let config: cpal::StreamConfig = supported.into();
+    let (writer, reader) = ring(sample_rate as usize * usize::from(channels) * RING_SECONDS);
+    let (err_tx, errors) = mpsc::channel();
+    let on_error = move |e: cpal::Error| {
+        // Not the data path: the error callback may allocate.
+        let _ = err_tx.send(e.to_string());
+    };
+    let stream = match format {
+        SampleFormat::I8 => build::<i8>(&device, &config, writer, on_error),
+        SampleFormat::I16 => build::<i16>(&device, &config, writer, on_error),
+        SampleFormat::I32 => build::<i32>(&device, &config, writer, on_error),
+        SampleFormat::U8 => build::<u8>(&device, &config, writer, on_error),
+        SampleFormat::U16 => build::<u16>(&device, &config, writer, on_error),
+        SampleFormat::U32 => build::<u32>(&device, &config, writer, on_error),
+        SampleFormat::F32 => build::<f32>(&device, &config, writer, on_error),
+        SampleFormat::F64 => build::<f64>(&device, &config, writer, on_error),
+        other => return Err(open_err(format!("sample format {other} is not supported"))),
+    }
+    .map_err(|e| open_err(e.to_string()))?;
+    stream.play().map_err(|e| open_err(e.to_string()))?;
+    Ok((
+        Capture {
+            _stream: stream,
+            name,
+            sample_rate,
+            channels,
+            errors,
+        },
+        reader,
+    ))
+}
+
+fn build<T>(
+    device: &cpal::Device,
+    config: &cpal::StreamConfig,
+    mut writer: RingWriter,
+    on_error: impl FnMut(cpal::Error) + Send + 'static,
+) -> Result<cpal::Stream, cpal::Error>
+where
+    T: SizedSample,
+    f32: FromSample<T>,
+{
+    device.build_input_stream(
+        *config,
+        move |data: &[T], _: &cpal::InputCallbackInfo| {
+            // Overflow is counted inside the writer; nothing else may happen here.
+            writer.push(data);
+        },
+        on_error,
+        None,
+    )
+}

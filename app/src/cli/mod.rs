@@ -1,0 +1,182 @@
+//! The headless subcommands: the same pipeline as the app, driven from a
+//! terminal. Results go to stdout; progress and problems to stderr.
+//!
+//! Exit codes: 0 done, 1 the server was lost for good, 2 bad input (file,
+//! URL, usage), 3 cannot connect to the speech server, 4 audio device problem.
+
+pub mod devices;
+pub mod listen;
+pub mod transcribe;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{DEFAULT_SERVER_URL, SERVER_URL_ENV, validate_server_url};
+use crate::messages::{FailureKind, PipelineEvent};
+use crate::runtime::Pipeline;
+
+/// Talk to your computer: dictation through a WhisperLiveKit speech server.
+#[derive(Debug, Parser)]
+#[command(name = "tonnytray", version, about, arg_required_else_help = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Transcribe a WAV file (any rate and channel count) and print the text.
+    Transcribe(transcribe::TranscribeArgs),
+    /// Dictate from the microphone, printing words as they are committed.
+    Listen(listen::ListenArgs),
+    /// List audio input devices (the default is marked with *).
+    Devices,
+}
+
+/// Where the speech server is.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// WhisperLiveKit WebSocket URL.
+    #[arg(long = "server", value_name = "URL", env = SERVER_URL_ENV, default_value = DEFAULT_SERVER_URL)]
+    pub url: String,
+}
+
+/// Exit codes (see the module doc).
+pub mod exit {
+    /// The server was lost for good, or another failure.
+    pub const FAILED: u8 = 1;
+    /// Bad input: file, URL or usage.
+    pub const BAD_INPUT: u8 = 2;
+    /// The speech server could not be reached.
+    pub const CANNOT_CONNECT: u8 = 3;
+    /// The audio device failed.
+    pub const AUDIO: u8 = 4;
+}
+
+/// Runs one subcommand.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Transcribe(args) => transcribe::run(&args),
+        Command::Listen(args) => listen::run(&args),
+        Command::Devices => devices::run(),
+    }
+}
+
+impl ServerArgs {
+    /// The URL, checked; prints the problem and gives the exit code on error.
+    fn checked(&self) -> Result<&str, ExitCode> {
+        validate_server_url(&self.url).map_err(|e| {
+            eprintln!("tonnytray: {e}");
+            ExitCode::from(exit::BAD_INPUT)
+        })?;
+        Ok(&self.url)
+    }
+}
+
+/// How a pipeline run ended.
+pub(crate) enum Outcome {
+    /// Every word, and the server's flush time.
+    Finished { text: String, flush_time: Duration },
+    /// Gave up.
+    Failed(FailureKind, String),
+}
+
+impl Outcome {
+    fn exit_code(kind: FailureKind) -> ExitCode {
+        ExitCode::from(match kind {
+            FailureKind::CannotConnect => exit::CANNOT_CONNECT,
+            FailureKind::ServerLost => exit::FAILED,
+            FailureKind::Audio => exit::AUDIO,
+        })
+    }
+}
+
+/// When to end the source early.
+pub(crate) struct StopWhen {
+    /// After this long.
+    pub after: Option<Duration>,
+    /// When this flag is set (Ctrl+C).
+    pub flag: Option<Arc<AtomicBool>>,
+}
+
+/// Runs the pipeline to its end, reporting progress on stderr and live
+/// transcript updates to `on_transcript`.
+pub(crate) fn drive(
+    pipeline: &Pipeline,
+    stop: &StopWhen,
+    mut on_transcript: impl FnMut(&str, &str),
+) -> Outcome {
+    let started = Instant::now();
+    let mut stopping = false;
+    loop {
+        if !stopping {
+            let timed_out = stop.after.is_some_and(|d| started.elapsed() >= d);
+            let interrupted = stop
+                .flag
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::Relaxed));
+            if timed_out || interrupted {
+                eprintln!("tonnytray: stopping; waiting for the last words");
+                pipeline.stop_source();
+                stopping = true;
+            }
+        }
+        let Ok(event) = pipeline.events().recv_timeout(Duration::from_millis(100)) else {
+            continue;
+        };
+        match event {
+            PipelineEvent::SourceStarted {
+                name,
+                sample_rate,
+                channels,
+            } => {
+                eprintln!("tonnytray: audio from {name} ({sample_rate} Hz, {channels} ch)");
+            }
+            PipelineEvent::Connected { resending_secs } if resending_secs > 0.0 => {
+                eprintln!(
+                    "tonnytray: connected; re-sending {resending_secs:.1} s of untranscribed audio"
+                );
+            }
+            PipelineEvent::Connected { .. } => eprintln!("tonnytray: connected"),
+            PipelineEvent::Transcript {
+                committed,
+                tentative,
+            } => on_transcript(&committed, &tentative),
+            PipelineEvent::Disconnected {
+                reason,
+                retry_in,
+                ever_connected,
+            } => {
+                let what = if ever_connected {
+                    "lost the speech server"
+                } else {
+                    "cannot reach the speech server"
+                };
+                eprintln!(
+                    "tonnytray: {what} ({reason}); retrying in {:.1} s, audio is kept",
+                    retry_in.as_secs_f64()
+                );
+            }
+            PipelineEvent::ServerWarning(w) => eprintln!("tonnytray: warning: {w}"),
+            PipelineEvent::Overflow { samples } => {
+                eprintln!("tonnytray: warning: {samples} input samples lost (system too busy)");
+            }
+            PipelineEvent::DeviceLost(why) => {
+                eprintln!("tonnytray: {why}; finishing with what was heard");
+            }
+            PipelineEvent::Finished { text, flush_time } => {
+                return Outcome::Finished { text, flush_time };
+            }
+            PipelineEvent::Failed(kind, message) => return Outcome::Failed(kind, message),
+        }
+    }
+}

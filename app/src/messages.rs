@@ -1,0 +1,106 @@
+//! Every type that crosses a thread boundary in the dictation pipeline.
+//! Plain data only: no I/O, no handles.
+
+use std::time::{Duration, Instant};
+
+/// Input level of a stretch of audio, in linear full-scale units (0.0–1.0).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Level {
+    /// Root mean square.
+    pub rms: f32,
+    /// Largest absolute sample.
+    pub peak: f32,
+}
+
+/// ~100 ms of 16 kHz mono s16 audio, ready for the speech server.
+#[derive(Debug, Clone)]
+pub struct AudioChunk {
+    /// Sequence number within the utterance, from 0.
+    pub seq: u64,
+    /// The samples.
+    pub samples: Vec<i16>,
+    /// Level of these samples.
+    pub level: Level,
+    /// When the newest input sample behind this chunk entered the ring buffer
+    /// (for the client-latency measurement).
+    pub entered_at: Instant,
+}
+
+/// What the `asr` thread takes in.
+#[derive(Debug)]
+pub enum AsrInput {
+    /// Audio of the current utterance.
+    Audio(AudioChunk),
+    /// The utterance is over: flush and report the final text.
+    EndOfStream,
+    /// The WebSocket has something to read.
+    Wake,
+    /// Stop now, without waiting for the server.
+    Shutdown,
+}
+
+/// Progress and results of the dictation pipeline, for whoever drives it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PipelineEvent {
+    /// The audio source opened.
+    SourceStarted {
+        /// Device or file name.
+        name: String,
+        /// Its native sample rate.
+        sample_rate: u32,
+        /// Its channel count.
+        channels: u16,
+    },
+    /// Connected (or reconnected) to the speech server.
+    Connected {
+        /// Seconds of audio that will be sent again because their words were
+        /// not committed before the last connection dropped.
+        resending_secs: f64,
+    },
+    /// The live transcript changed.
+    Transcript {
+        /// Final text so far.
+        committed: String,
+        /// Text that may still change.
+        tentative: String,
+    },
+    /// The connection failed or dropped; the audio is kept and retried.
+    Disconnected {
+        /// What went wrong.
+        reason: String,
+        /// When the next attempt happens.
+        retry_in: Duration,
+        /// Whether any connection of this utterance ever opened.
+        ever_connected: bool,
+    },
+    /// The server reported a problem but the stream goes on.
+    ServerWarning(String),
+    /// The audio input produced more data than the pipeline could take; this
+    /// many input samples were lost. Reported, never silent.
+    Overflow {
+        /// Input samples lost since the last report.
+        samples: u64,
+    },
+    /// The audio input device stopped working.
+    DeviceLost(String),
+    /// The utterance is complete: every committed word.
+    Finished {
+        /// The whole transcript.
+        text: String,
+        /// From the end-of-stream frame to the server's `ready_to_stop`.
+        flush_time: Duration,
+    },
+    /// The pipeline gave up; the message says why and what to do.
+    Failed(FailureKind, String),
+}
+
+/// Why the pipeline gave up, for exit codes and UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The server could not be reached at all.
+    CannotConnect,
+    /// The server was reached once but stayed away too long, or stopped answering.
+    ServerLost,
+    /// The audio source could not be opened or read.
+    Audio,
+}
