@@ -24,8 +24,8 @@ MODELS_VERSION="0.1.0"
 data_home="${XDG_DATA_HOME:-$HOME/.local/share}/tonnytray"
 venv="${TONNYTRAY_ASR_VENV:-$data_home/asr-venv}"
 log_dir="$data_home/logs"
-log_file="$log_dir/asr-server.log"
-pid_file="$data_home/asr-server.pid"
+log_file=""
+pid_file=""
 
 host="127.0.0.1"
 port="8888"
@@ -53,6 +53,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$port" in ''|*[!0-9]*) die "--port must be a number, got '$port'" ;; esac
+# One log and pid file per port, so several servers (tests) can run side by side.
+log_file="$log_dir/asr-server-$port.log"
+pid_file="$data_home/asr-server-$port.pid"
 
 health_url="http://$host:$port/health"
 
@@ -72,6 +75,8 @@ running_pid() {
   local pid
   pid=$(cat "$pid_file")
   kill -0 "$pid" 2>/dev/null || return 1
+  # A killed server that nobody reaped yet is a zombie: it answers kill -0 but is gone.
+  case "$(ps -o stat= -p "$pid" 2>/dev/null)" in Z*|"") return 1 ;; esac
   echo "$pid"
 }
 

@@ -2,17 +2,17 @@
 //!
 //! Positions are absolute sample indices from the start of the utterance
 //! (16 kHz mono). A connection starts at some `origin`: the server's times are
-//! relative to it. When the server commits text up to time `t`, audio before
-//! `origin + t` (minus a small overlap) is no longer needed. When a connection
-//! drops, the next one starts at the committed point and everything after it is
-//! sent again, so no word is lost.
+//! relative to it. When the transcript reaches a checkpoint at time `t` (see
+//! [`super::transcript`]), audio before `origin + t` (minus a small overlap) is
+//! no longer needed. When a connection drops, the next one starts at the
+//! checkpoint and everything after it is sent again, so no word is lost.
 
 use super::protocol::SAMPLE_RATE;
 
-/// Audio re-sent before the committed point after a reconnect, because the
-/// server's word end times are approximate. Repeated words are removed at the
-/// transcript seam.
-pub const RESEND_OVERLAP_SECS: f64 = 0.3;
+/// Audio re-sent before the checkpoint after a reconnect, because the
+/// server's word end times are approximate. Checkpoints sit at pauses, so this
+/// is short; a repeated word is removed at the transcript seam.
+pub const RESEND_OVERLAP_SECS: f64 = 0.15;
 
 /// Uncommitted audio of one utterance.
 #[derive(Debug, Default)]
@@ -51,8 +51,8 @@ impl Journal {
         self.sent = (self.sent + n as u64).min(self.end());
     }
 
-    /// The server committed this connection's audio up to `secs`: drop what
-    /// lies before it (keeping the resend overlap).
+    /// This connection's audio up to `secs` is transcribed for good: drop
+    /// what lies before it (keeping the resend overlap).
     pub fn commit_until(&mut self, secs: f64) {
         let keep_from = self.origin + secs_to_samples(secs - RESEND_OVERLAP_SECS);
         let keep_from = keep_from.min(self.sent);
@@ -63,11 +63,11 @@ impl Journal {
         }
     }
 
-    /// Starts a new connection after a lost one whose committed audio ended at
-    /// `committed_secs`: everything after that point (less the overlap) will
-    /// be sent again.
-    pub fn restart_at(&mut self, committed_secs: f64) {
-        let from = self.origin + secs_to_samples(committed_secs - RESEND_OVERLAP_SECS);
+    /// Starts a new connection after a lost one whose checkpoint was at
+    /// `secs`: everything after that point (less the overlap) will be sent
+    /// again.
+    pub fn restart_at(&mut self, secs: f64) {
+        let from = self.origin + secs_to_samples(secs - RESEND_OVERLAP_SECS);
         let from = from.clamp(self.base, self.end());
         self.origin = from;
         self.sent = from;
@@ -152,12 +152,13 @@ mod tests {
         j.mark_sent(48_000);
         j.commit_until(1.0);
         j.restart_at(1.0);
-        let resume = 16_000 - secs_to_samples(RESEND_OVERLAP_SECS) as usize;
+        let overlap = secs_to_samples(RESEND_OVERLAP_SECS) as usize;
+        let resume = 16_000 - overlap;
         assert_eq!(j.unsent(usize::MAX), &audio[resume..]);
         // Times on the new connection are relative to the resume point.
         j.mark_sent(audio.len() - resume);
         j.commit_until(1.0);
-        assert_eq!(j.held(), audio.len() - (resume + 16_000 - 4_800));
+        assert_eq!(j.held(), audio.len() - (resume + 16_000 - overlap));
     }
 
     #[test]

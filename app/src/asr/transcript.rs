@@ -4,8 +4,15 @@
 //! The server re-sends the whole transcript of the connection in every update,
 //! and committed text can still be revised (the recipe saw "Turn on the living"
 //! become "Turn on the living room lights."). So the transcript is rebuilt from
-//! each update, and text carried over from an earlier connection (after a
-//! reconnect) is joined at a seam where repeated words are dropped.
+//! each update.
+//!
+//! Reconnects resume at a *checkpoint*: the end of the last committed
+//! sentence, or of a line followed by silence. Measured against
+//! WhisperLiveKit 0.2.26 with tiny.en: a stream that starts in the middle of a
+//! sentence often loses that whole first fragment, while one that starts at a
+//! sentence boundary keeps every word. So text after the checkpoint is dropped
+//! on reconnect and its audio is transcribed again; repeated words at the seam
+//! are removed.
 
 use super::protocol::Update;
 
@@ -21,23 +28,29 @@ pub struct Transcript {
     session: String,
     /// Tentative text of the current connection.
     tentative: String,
-    /// End of the committed audio of the current connection, in seconds.
-    committed_end: f64,
+    /// The latest checkpoint of the current connection: committed words
+    /// before it, and its time in seconds of this connection's audio.
+    checkpoint_words: usize,
+    checkpoint_secs: f64,
 }
 
 impl Transcript {
     /// Replaces the current connection's view with a new update.
     pub fn apply(&mut self, update: &Update) {
-        self.session = join_words(
-            update
-                .lines
-                .iter()
-                .filter(|l| !l.is_silence())
-                .map(|l| l.text.as_str()),
-        );
+        let speech = update.lines.iter().filter(|l| !l.is_silence());
+        self.session = join_words(speech.map(|l| l.text.as_str()));
         self.tentative = normalise_spaces(&update.buffer);
-        // Silence lines count too: silent audio needs no re-sending either.
-        self.committed_end = update.lines.iter().map(|l| l.end).fold(0.0, f64::max);
+        let mut words = 0;
+        for (i, line) in update.lines.iter().enumerate() {
+            words += line.text.split_whitespace().count();
+            let followed = i + 1 < update.lines.len();
+            let boundary = followed || line.is_silence() || ends_sentence(&line.text);
+            // Checkpoints only move forward, even if the server revises times.
+            if boundary && line.end >= self.checkpoint_secs {
+                self.checkpoint_words = words;
+                self.checkpoint_secs = line.end;
+            }
+        }
     }
 
     /// All committed text so far, across connections.
@@ -55,20 +68,32 @@ impl Transcript {
         join_at_seam(&self.committed(), &self.tentative)
     }
 
-    /// Seconds of this connection's audio whose words are committed.
-    pub fn committed_end(&self) -> f64 {
-        self.committed_end
+    /// Seconds of this connection's audio up to the latest checkpoint: audio
+    /// before it never needs to be sent again.
+    pub fn checkpoint_secs(&self) -> f64 {
+        self.checkpoint_secs
     }
 
-    /// Freezes the committed text when a connection is lost: it is carried
-    /// into the next connection, and tentative text is dropped because its
-    /// audio will be sent again.
+    /// Freezes the text up to the checkpoint when a connection is lost; it is
+    /// carried into the next connection, which is sent the audio from the
+    /// checkpoint on. Text after the checkpoint is dropped, because that audio
+    /// is transcribed again.
     pub fn carry_over(&mut self) {
-        self.carried = self.committed();
+        let kept: Vec<&str> = self
+            .session
+            .split_whitespace()
+            .take(self.checkpoint_words)
+            .collect();
+        self.carried = join_at_seam(&self.carried, &kept.join(" "));
         self.session.clear();
         self.tentative.clear();
-        self.committed_end = 0.0;
+        self.checkpoint_words = 0;
+        self.checkpoint_secs = 0.0;
     }
+}
+
+fn ends_sentence(text: &str) -> bool {
+    text.trim_end().ends_with(['.', '?', '!'])
 }
 
 /// Picks out the words that became final since the last call, for printing
@@ -192,7 +217,8 @@ mod tests {
         assert_eq!(t.committed(), "Turn on the living room");
         assert_eq!(t.tentative(), "lights and set");
         assert_eq!(t.display(), "Turn on the living room lights and set");
-        assert!((t.committed_end() - 1.28).abs() < 1e-9);
+        // No sentence has ended yet: nothing is safe to skip on a reconnect.
+        assert!(t.checkpoint_secs().abs() < 1e-9);
     }
 
     #[test]
@@ -205,23 +231,57 @@ mod tests {
     }
 
     #[test]
-    fn silence_lines_add_no_words_but_count_as_committed_audio() {
+    fn silence_lines_add_no_words_but_are_checkpoints() {
         let mut t = Transcript::default();
-        t.apply(&update(&[(" Hello.", 1.0), ("", 3.5)], ""));
-        assert_eq!(t.committed(), "Hello.");
-        assert!((t.committed_end() - 3.5).abs() < 1e-9);
+        t.apply(&update(&[(" Hello there", 1.0), ("", 3.5)], ""));
+        assert_eq!(t.committed(), "Hello there");
+        assert!((t.checkpoint_secs() - 3.5).abs() < 1e-9);
     }
 
     #[test]
-    fn carry_over_keeps_committed_and_drops_tentative() {
+    fn sentence_ends_are_checkpoints() {
+        let mut t = Transcript::default();
+        t.apply(&update(&[(" The fox jumps.", 2.5)], " Please"));
+        assert!((t.checkpoint_secs() - 2.5).abs() < 1e-9);
+        t.apply(&update(&[(" The fox jumps. Please remind me", 4.0)], ""));
+        assert!(
+            (t.checkpoint_secs() - 2.5).abs() < 1e-9,
+            "mid-sentence is no checkpoint"
+        );
+        t.apply(&update(&[(" The fox jumps. Please remind me?", 4.6)], ""));
+        assert!((t.checkpoint_secs() - 4.6).abs() < 1e-9);
+    }
+
+    #[test]
+    fn carry_over_keeps_text_up_to_the_checkpoint_only() {
+        let mut t = Transcript::default();
+        t.apply(&update(&[(" The fox jumps.", 2.5)], ""));
+        t.apply(&update(
+            &[(" The fox jumps. Please remind me to", 4.0)],
+            " water",
+        ));
+        t.carry_over();
+        // The words after the checkpoint are heard again from the re-sent audio.
+        assert_eq!(t.committed(), "The fox jumps.");
+        assert_eq!(t.tentative(), "");
+        assert!(t.checkpoint_secs().abs() < 1e-9);
+        t.apply(&update(
+            &[(" jumps. Please remind me to water the plants.", 3.0)],
+            "",
+        ));
+        assert_eq!(
+            t.committed(),
+            "The fox jumps. Please remind me to water the plants."
+        );
+    }
+
+    #[test]
+    fn carry_over_without_checkpoint_keeps_nothing_of_this_connection() {
         let mut t = Transcript::default();
         t.apply(&update(&[(" Turn on the kitchen", 1.5)], " lights"));
         t.carry_over();
-        assert_eq!(t.committed(), "Turn on the kitchen");
-        assert_eq!(t.tentative(), "");
-        assert!(t.committed_end().abs() < 1e-9);
-        // The new connection re-hears the last word of the overlap.
-        t.apply(&update(&[(" Kitchen lights please.", 1.2)], ""));
+        assert_eq!(t.committed(), "");
+        t.apply(&update(&[(" Turn on the kitchen lights please.", 2.2)], ""));
         assert_eq!(t.committed(), "Turn on the kitchen lights please.");
     }
 

@@ -315,10 +315,15 @@ impl Worker {
         match protocol::parse(text) {
             Ok(ServerMessage::Update(update)) => {
                 self.transcript.apply(&update);
-                self.journal.commit_until(self.transcript.committed_end());
+                self.journal.commit_until(self.transcript.checkpoint_secs());
                 if let Some(error) = update.error {
                     self.emit(PipelineEvent::ServerWarning(error));
                 }
+                tracing::trace!(
+                    checkpoint = self.transcript.checkpoint_secs(),
+                    display = %self.transcript.display(),
+                    "update"
+                );
                 let live = PipelineEvent::Transcript {
                     committed: self.transcript.committed(),
                     tentative: self.transcript.tentative().to_owned(),
@@ -366,8 +371,8 @@ impl Worker {
         if self.phase == Phase::Idle {
             return;
         }
-        // Everything after the committed point goes out again on the next connection.
-        self.journal.restart_at(self.transcript.committed_end());
+        // Everything after the checkpoint goes out again on the next connection.
+        self.journal.restart_at(self.transcript.checkpoint_secs());
         self.transcript.carry_over();
         let now = Instant::now();
         let down_since = *self.down_since.get_or_insert(now);
@@ -403,7 +408,7 @@ impl Worker {
         let retry_in = self.backoff;
         self.backoff = (self.backoff * 2).min(policy.max_delay);
         self.retry_at = Some(now + retry_in);
-        tracing::warn!(%reason, ?retry_in, "speech server connection lost");
+        tracing::debug!(%reason, ?retry_in, "speech server connection lost");
         self.emit(PipelineEvent::Disconnected {
             reason,
             retry_in,
