@@ -6,6 +6,7 @@
 #   scripts/asr-server.sh --foreground    install if needed, run attached (Ctrl+C stops)
 #   scripts/asr-server.sh --install-only  only create/update the environment
 #   scripts/asr-server.sh --stop          stop the server this script started
+#   scripts/asr-server.sh --kill          kill it hard (SIGKILL), as a crash would
 #   scripts/asr-server.sh --status        say whether it runs and answers /health
 #
 # Options: --model NAME (a hub model such as base.en; needs internet),
@@ -47,8 +48,9 @@ while [ $# -gt 0 ]; do
     --foreground) mode="foreground"; shift ;;
     --install-only) mode="install"; shift ;;
     --stop) mode="stop"; shift ;;
+    --kill) mode="kill"; shift ;;
     --status) mode="status"; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -164,9 +166,19 @@ stop() {
   rm -f "$pid_file"
 }
 
+kill_hard() {
+  if pid=$(running_pid); then
+    kill -9 "$pid"
+    say "killed (pid $pid)"
+  else
+    say "not running (no live pid in $pid_file)"
+  fi
+}
+
 case "$mode" in
   install) install_env ;;
   stop) stop ;;
+  kill) kill_hard ;;
   status)
     if healthy; then say "healthy at $health_url"; else say "not answering at $health_url"; exit 1; fi ;;
   *) start ;;

@@ -48,6 +48,11 @@ pub struct Update {
     pub buffer: String,
     /// A non-fatal error the server attached to this update.
     pub error: Option<String>,
+    /// Seconds of received audio without committed words yet: not yet
+    /// transcribed (`remaining_time_transcription_processing`) plus not yet
+    /// agreed on (`…_policy`), else `remaining_time_transcription`. Used to
+    /// pace sending.
+    pub backlog_secs: Option<f64>,
 }
 
 /// One committed line of the transcript.
@@ -152,6 +157,8 @@ fn update_from(obj: &Object, lines: Option<&Value>) -> Result<Update, ProtocolEr
         error: string_field(obj, "error")?
             .filter(|e| !e.trim().is_empty())
             .map(str::to_owned),
+        // Diagnostics only: a malformed value is ignored rather than fatal.
+        backlog_secs: backlog(obj),
     })
 }
 
@@ -183,6 +190,21 @@ fn line_from(value: &Value) -> Result<Line, ProtocolError> {
         start,
         end: end.max(start),
     })
+}
+
+fn backlog(obj: &Object) -> Option<f64> {
+    let secs = |field: &str| {
+        obj.get(field)
+            .and_then(Value::as_f64)
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    match (
+        secs("remaining_time_transcription_processing"),
+        secs("remaining_time_transcription_policy"),
+    ) {
+        (None, None) => secs("remaining_time_transcription"),
+        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+    }
 }
 
 /// A string field; absent or null is `None`, any other type an error.
@@ -295,6 +317,7 @@ mod tests {
         assert!((u.lines[0].end - 1.28).abs() < 1e-9);
         assert_eq!(u.buffer, " lights and set a timer for 10.");
         assert_eq!(u.error, None);
+        assert_eq!(u.backlog_secs, Some(1.1 + 1.8));
     }
 
     #[test]
@@ -348,6 +371,26 @@ mod tests {
         };
         assert_eq!(u.lines[0].speaker, 1);
         assert!((u.lines[0].start - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn backlog_falls_back_and_ignores_nonsense() {
+        let backlog = |text: &str| match parse(text) {
+            Ok(ServerMessage::Update(u)) => u.backlog_secs,
+            other => panic!("not an update: {other:?}"),
+        };
+        assert_eq!(
+            backlog(r#"{"lines":[],"remaining_time_transcription":2.5}"#),
+            Some(2.5)
+        );
+        assert_eq!(
+            backlog(r#"{"lines":[],"remaining_time_transcription_processing":"x"}"#),
+            None
+        );
+        assert_eq!(
+            backlog(r#"{"lines":[],"remaining_time_transcription":-3}"#),
+            None
+        );
     }
 
     #[test]

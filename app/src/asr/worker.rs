@@ -18,6 +18,21 @@ use super::protocol::{self, SAMPLE_RATE, ServerMessage};
 use super::transcript::Transcript;
 use crate::messages::{AsrInput, AudioChunk, FailureKind, PipelineEvent};
 
+/// Sending is paced, because WhisperLiveKit's local-agreement policy throws
+/// its whole buffer away when 15 s of it yield no committed word. A burst of
+/// re-sent audio after a reconnect did exactly that in testing (a cold server
+/// got 10 s at once and lost it). Audio therefore goes out at most this much
+/// faster than real time, after an initial lead…
+const MAX_SEND_RATE: f64 = 1.5;
+const SEND_LEAD_SECS: f64 = 1.0;
+/// …and not at all while the server reports more than this much audio
+/// without committed words, until a newer report (or a pause) says otherwise.
+const MAX_SERVER_BACKLOG_SECS: f64 = 8.0;
+const BACKLOG_REPORT_TRUST: Duration = Duration::from_secs(2);
+
+/// How often to look again when sending waits for the pacing.
+const PACING_TICK: Duration = Duration::from_millis(50);
+
 /// When to retry a lost connection and when to give up.
 #[derive(Debug, Clone)]
 pub struct ReconnectPolicy {
@@ -122,6 +137,46 @@ struct Worker {
     ever_connected: bool,
     last_server_message: Instant,
     dropped_updates: u64,
+    pacing: Pacing,
+}
+
+/// Paces sending on one connection (see [`MAX_SEND_RATE`]).
+#[derive(Debug, Clone, Copy)]
+struct Pacing {
+    opened: Instant,
+    sent: usize,
+    backlog_secs: f64,
+    reported_at: Instant,
+}
+
+impl Pacing {
+    fn new() -> Self {
+        Self {
+            opened: Instant::now(),
+            sent: 0,
+            backlog_secs: 0.0,
+            reported_at: Instant::now(),
+        }
+    }
+
+    fn report(&mut self, backlog_secs: f64) {
+        self.backlog_secs = backlog_secs;
+        self.reported_at = Instant::now();
+    }
+
+    /// Samples that may be sent now.
+    fn budget(&self) -> usize {
+        let backed_up = self.backlog_secs > MAX_SERVER_BACKLOG_SECS
+            && self.reported_at.elapsed() < BACKLOG_REPORT_TRUST;
+        if backed_up {
+            return 0;
+        }
+        let allowed = SEND_LEAD_SECS + MAX_SEND_RATE * self.opened.elapsed().as_secs_f64();
+        // Seconds of one connection: far inside usize.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let allowed = (allowed * f64::from(SAMPLE_RATE)) as usize;
+        allowed.saturating_sub(self.sent)
+    }
 }
 
 /// Starts the `asr` thread. `wake` must feed the same channel as `inbox`.
@@ -151,6 +206,7 @@ pub fn spawn(
         ever_connected: false,
         last_server_message: Instant::now(),
         dropped_updates: 0,
+        pacing: Pacing::new(),
     };
     std::thread::Builder::new()
         .name("asr".into())
@@ -190,6 +246,10 @@ impl Worker {
             } else if conn.end_sent_at.is_some() {
                 at = earliest(at, self.last_server_message + self.config.flush_timeout);
             }
+            if conn.opened && self.journal.pending() > 0 {
+                // Sending waits for the server to catch up.
+                at = earliest(at, Instant::now() + PACING_TICK);
+            }
         }
         at
     }
@@ -207,7 +267,10 @@ impl Worker {
         let live = was_pending == 0;
         if self.conn.as_ref().is_some_and(|c| c.opened) {
             self.send_unsent();
-            if live && let Some(observer) = &self.observer {
+            if live
+                && self.journal.pending() == 0
+                && let Some(observer) = &self.observer
+            {
                 observer(FrameSent {
                     entered_at: chunk.entered_at,
                     sent_at: Instant::now(),
@@ -244,6 +307,13 @@ impl Worker {
             }
         }
         let Some(conn) = &self.conn else { return };
+        if conn.opened && self.journal.pending() > 0 {
+            self.send_unsent();
+            if self.phase == Phase::Ending {
+                self.send_end_frame();
+            }
+            return;
+        }
         if !conn.opened && now >= conn.started + self.config.connect_timeout {
             let secs = self.config.connect_timeout.as_secs();
             self.connection_lost(format!("no answer within {secs} s"));
@@ -302,6 +372,7 @@ impl Worker {
         self.down_since = None;
         self.backoff = self.config.reconnect.first_delay;
         self.last_server_message = Instant::now();
+        self.pacing = Pacing::new();
         tracing::info!(url = %self.config.url, resending_secs, "connected");
         self.emit(PipelineEvent::Connected { resending_secs });
         self.send_unsent();
@@ -316,6 +387,9 @@ impl Worker {
             Ok(ServerMessage::Update(update)) => {
                 self.transcript.apply(&update);
                 self.journal.commit_until(self.transcript.checkpoint_secs());
+                if let Some(backlog) = update.backlog_secs {
+                    self.pacing.report(backlog);
+                }
                 if let Some(error) = update.error {
                     self.emit(PipelineEvent::ServerWarning(error));
                 }
@@ -416,10 +490,12 @@ impl Worker {
         });
     }
 
+    /// Sends what the journal holds, as far as the pacing budget allows.
     fn send_unsent(&mut self) {
         let Some(conn) = &mut self.conn else { return };
         loop {
-            let frame = self.journal.unsent(self.config.backlog_frame_samples);
+            let max = self.config.backlog_frame_samples.min(self.pacing.budget());
+            let frame = self.journal.unsent(max);
             if frame.is_empty() {
                 break;
             }
@@ -428,10 +504,15 @@ impl Worker {
             let n = frame.len();
             conn.sender.send(WsMessage::Binary(bytes));
             self.journal.mark_sent(n);
+            self.pacing.sent += n;
         }
     }
 
+    /// Sends the end-of-stream frame once all audio went out.
     fn send_end_frame(&mut self) {
+        if self.journal.pending() > 0 {
+            return;
+        }
         let Some(conn) = &mut self.conn else { return };
         if conn.end_sent_at.is_none() {
             conn.sender.send(WsMessage::Binary(Vec::new()));

@@ -45,12 +45,15 @@ pub enum CaptureError {
 /// One input device, for listing.
 #[derive(Debug, Clone)]
 pub struct DeviceInfo {
-    /// Name as shown to the user and accepted by `--device`.
+    /// Name as shown to the user.
     pub name: String,
+    /// Stable id such as `alsa:pulse`; `--device` accepts it (or the part
+    /// after the colon, or the name).
+    pub id: String,
     /// Whether it is the system default input.
     pub is_default: bool,
-    /// Default configuration, when the device answers.
-    pub config: Option<String>,
+    /// Default configuration.
+    pub config: String,
 }
 
 /// A running capture stream; stops when dropped.
@@ -66,34 +69,54 @@ pub struct Capture {
     pub errors: Receiver<String>,
 }
 
-/// Lists input devices of the default host.
+fn id_of(d: &cpal::Device) -> String {
+    d.id().map(|i| i.to_string()).unwrap_or_default()
+}
+
+/// Lists the input devices of the default host that can be opened now, the
+/// default input first.
 ///
 /// # Errors
 /// When the audio host cannot enumerate devices.
 pub fn list_input_devices() -> Result<Vec<DeviceInfo>, CaptureError> {
     let host = cpal::default_host();
-    let default_name = host.default_input_device().map(|d| d.to_string());
+    let default = host.default_input_device();
+    let default_id = default.as_ref().map(id_of);
     let devices = host
         .input_devices()
         .map_err(|e| CaptureError::Host(e.to_string()))?;
-    Ok(devices
-        .map(|d| {
-            let name = d.to_string();
-            let config = d.default_input_config().ok().map(|c| {
-                format!(
-                    "{} Hz, {} ch, {}",
-                    c.sample_rate(),
-                    c.channels(),
-                    c.sample_format()
-                )
-            });
-            DeviceInfo {
-                is_default: default_name.as_deref() == Some(name.as_str()),
-                name,
-                config,
-            }
-        })
-        .collect())
+    let mut out: Vec<DeviceInfo> = Vec::new();
+    for d in default.into_iter().chain(devices) {
+        let id = id_of(&d);
+        if out.iter().any(|o| o.id == id) {
+            continue;
+        }
+        // Devices that cannot report a configuration cannot be opened either.
+        let Ok(c) = d.default_input_config() else {
+            continue;
+        };
+        out.push(DeviceInfo {
+            is_default: default_id.as_deref() == Some(id.as_str()),
+            name: d.to_string(),
+            id,
+            config: format!(
+                "{} Hz, {} ch, {}",
+                c.sample_rate(),
+                c.channels(),
+                c.sample_format()
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// Whether `wanted` names this device: its id (`alsa:pulse`), the id
+/// without the host (`pulse`), or its name.
+fn matches_exactly(d: &cpal::Device, wanted: &str) -> bool {
+    let id = id_of(d);
+    id == wanted
+        || id.split_once(':').is_some_and(|(_, short)| short == wanted)
+        || d.to_string() == wanted
 }
 
 fn find_device(host: &cpal::Host, wanted: Option<&str>) -> Result<cpal::Device, CaptureError> {
@@ -101,10 +124,14 @@ fn find_device(host: &cpal::Host, wanted: Option<&str>) -> Result<cpal::Device, 
         return host.default_input_device().ok_or(CaptureError::NoDevice);
     };
     let devices: Vec<cpal::Device> = host
-        .input_devices()
-        .map_err(|e| CaptureError::Host(e.to_string()))?
+        .default_input_device()
+        .into_iter()
+        .chain(
+            host.input_devices()
+                .map_err(|e| CaptureError::Host(e.to_string()))?,
+        )
         .collect();
-    let exact = devices.iter().position(|d| d.to_string() == wanted);
+    let exact = devices.iter().position(|d| matches_exactly(d, wanted));
     let loose = || {
         let w = wanted.to_lowercase();
         devices
@@ -112,14 +139,10 @@ fn find_device(host: &cpal::Host, wanted: Option<&str>) -> Result<cpal::Device, 
             .position(|d| d.to_string().to_lowercase().contains(&w))
     };
     match exact.or_else(loose) {
-        Some(i) => Ok(devices.into_iter().nth(i).ok_or(CaptureError::NoDevice)?),
+        Some(i) => devices.into_iter().nth(i).ok_or(CaptureError::NoDevice),
         None => Err(CaptureError::NotFound {
             wanted: wanted.to_owned(),
-            available: devices
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            available: devices.iter().map(id_of).collect::<Vec<_>>().join(", "),
         }),
     }
 }

@@ -15,10 +15,9 @@ pub fn run() -> ExitCode {
         Ok(devices) => {
             for d in devices {
                 let mark = if d.is_default { '*' } else { ' ' };
-                let config = d.config.unwrap_or_else(|| "not available now".into());
                 #[allow(clippy::print_stdout)] // the listing is this command's output
                 {
-                    println!("{mark} {}  ({config})", d.name);
+                    println!("{mark} {:<16} {}  ({})", d.id, d.name, d.config);
                 }
             }
             ExitCode::SUCCESS

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages TonnyTray needs to build, run and test:
+# ALSA headers for cpal, PulseAudio and its ALSA plugin (the virtual test
+# microphone), espeak-ng and sox (spoken test audio), Python's venv (the
+# WhisperLiveKit server) and shellcheck. Uses sudo when not root.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config libasound2-dev git ca-certificates procps
+  pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
+  espeak-ng sox python3 python3-venv python3-pip shellcheck
+)
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: this script knows apt (Debian/Ubuntu); install these with your package manager: ${packages[*]}" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "install-deps: run as root or install sudo" >&2; exit 1; }
+  sudo="sudo"
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all system packages present" >&2
+else
+  echo "install-deps: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps: Rust is missing. Install a toolchain >= 1.87 with rustup (https://rustup.rs), then run this again." >&2
+  exit 1
+fi
