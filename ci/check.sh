@@ -13,8 +13,9 @@ root=$(pwd)
 port="${TONNYTRAY_TEST_PORT:-18888}"
 restart_port="${TONNYTRAY_TEST_RESTART_PORT:-18890}"
 work=$(mktemp -d /tmp/tonnytray-ci.XXXXXX)
-pulse_pid=""
 server_job=""
+# shellcheck source=ci/virtual-mic.sh
+source ci/virtual-mic.sh
 
 step() { printf '\n== %s (%s)\n' "$*" "$(date +%H:%M:%S)" >&2; }
 
@@ -23,7 +24,7 @@ cleanup() {
   [ -n "$server_job" ] && kill "$server_job" 2>/dev/null
   bash scripts/asr-server.sh --port "$port" --stop >/dev/null 2>&1
   bash scripts/asr-server.sh --port "$restart_port" --stop >/dev/null 2>&1
-  [ -n "$pulse_pid" ] && kill "$pulse_pid" 2>/dev/null
+  stop_virtual_mic
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -55,20 +56,7 @@ step "build tests"
 cargo nextest run --workspace --no-run
 
 step "PulseAudio virtual microphone"
-export XDG_RUNTIME_DIR="$work/xdg"
-mkdir -p "$XDG_RUNTIME_DIR"
-chmod 700 "$XDG_RUNTIME_DIR"
-pulseaudio -n --daemonize=no --exit-idle-time=-1 --disallow-exit \
-  -L "module-native-protocol-unix auth-anonymous=1 socket=$work/pulse.sock" \
-  -L "module-null-sink sink_name=vspk" \
-  -L "module-null-sink sink_name=vmic_sink" \
-  -L "module-remap-source source_name=vmic master=vmic_sink.monitor" \
-  >"$work/pulse.log" 2>&1 &
-pulse_pid=$!
-export PULSE_SERVER="unix:$work/pulse.sock"
-for _ in $(seq 1 50); do pactl info >/dev/null 2>&1 && break; sleep 0.2; done
-pactl set-default-source vmic
-pactl set-default-sink vspk
+start_virtual_mic "$work"
 
 step "waiting for the speech server"
 if ! wait "$server_job"; then

@@ -19,11 +19,13 @@ pub fn downmix_into(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
     );
 }
 
-/// Converts a float sample (nominally -1.0..=1.0) to s16, clipping.
+/// Converts a float sample (nominally -1.0..1.0) to s16, clipping. Uses the
+/// same 32768 scale as the s16 → f32 conversion on the way in, so 16-bit
+/// input comes out bit for bit.
 pub fn to_i16(sample: f32) -> i16 {
-    // Clamped first, so the cast is exact in range.
+    // Clamped to the i16 range first, so the cast is exact.
     #[allow(clippy::cast_possible_truncation)]
-    let s = (sample.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16;
+    let s = (sample * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16;
     s
 }
 
@@ -77,8 +79,17 @@ mod tests {
         assert_eq!(to_i16(0.0), 0);
         assert_eq!(to_i16(1.0), i16::MAX);
         assert_eq!(to_i16(2.5), i16::MAX);
-        assert_eq!(to_i16(-3.0), -i16::MAX);
+        assert_eq!(to_i16(-3.0), i16::MIN);
         assert_eq!(to_i16(0.5), 16_384);
+        assert_eq!(to_i16(f32::NAN), 0);
+    }
+
+    #[test]
+    fn sixteen_bit_input_round_trips_exactly() {
+        use cpal::Sample as _;
+        for v in [i16::MIN, -12_345, -1, 0, 1, 777, i16::MAX] {
+            assert_eq!(to_i16(f32::from_sample(v)), v);
+        }
     }
 
     #[test]

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Reproduces the figures in docs/PERFORMANCE.md. Each part prints its results.
+#
+#   ci/bench.sh resample   criterion: device audio → 16 kHz mono s16, per second of audio
+#   ci/bench.sh latency    ring buffer → WebSocket frame latency (p50/p99)
+#   ci/bench.sh listen     RSS and CPU of `tonnytray listen` streaming speech from
+#                          the PulseAudio virtual mic to the real server
+#   ci/bench.sh e2e        end of speech → final text, TonnyTray vs a minimal
+#                          Python client, same audio, same server, same run
+#   ci/bench.sh all        all of the above
+#
+# Uses the speech server at TONNYTRAY_SERVER_URL (default ws://127.0.0.1:8888/asr),
+# starting one with scripts/asr-server.sh when none answers there. RUNS (5)
+# sets the number of e2e repetitions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+url="${TONNYTRAY_SERVER_URL:-ws://127.0.0.1:8888/asr}"
+runs="${RUNS:-5}"
+work=$(mktemp -d /tmp/tonnytray-bench.XXXXXX)
+# shellcheck source=ci/virtual-mic.sh
+source ci/virtual-mic.sh
+trap 'stop_virtual_mic; rm -rf "$work"' EXIT
+bin=target/release/tonnytray
+venv="${TONNYTRAY_ASR_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/tonnytray/asr-venv}"
+
+text="Turn on the living room lights and set a timer for ten minutes. Please add apples and bananas to the shopping list."
+
+ensure_server() {
+  local port=${url##*:}
+  port=${port%%/*}
+  bash scripts/asr-server.sh --port "$port" >&2
+}
+
+build() { cargo build --release -p tonnytray >&2; }
+
+median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m}'; }
+
+bench_resample() {
+  cargo bench -p tonnytray --bench resample -- --noplot 2>&1 | grep -E "^to_16k|time:|thrpt:"
+}
+
+bench_latency() {
+  cargo run --release -q -p tonnytray --example latency -- 30
+}
+
+bench_listen() {
+  build
+  ensure_server
+  start_virtual_mic "$work"
+  espeak-ng -v en-us -s 140 -w "$work/speech.wav" "$text"
+  local secs=30
+  "$bin" listen --server "$url" --seconds "$secs" >"$work/listen.out" 2>"$work/listen.err" &
+  local pid=$!
+  sleep 1
+  ( for _ in 1 2 3 4; do paplay -d vmic_sink "$work/speech.wav"; sleep 1; done ) &
+  local player=$!
+  local peak=0 rss
+  while kill -0 "$pid" 2>/dev/null; do
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    [ "${rss:-0}" -gt "$peak" ] && peak=$rss
+    # utime + stime in clock ticks, read while the process still exists
+    ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo "${ticks:-0}")
+    sleep 0.2
+  done
+  wait "$pid" || true
+  wait "$player" || true
+  local hz
+  hz=$(getconf CLK_TCK)
+  awk -v t="$ticks" -v hz="$hz" -v s="$secs" -v kb="$peak" 'BEGIN {
+    printf "listen for %d s while speaking: peak RSS %.1f MB, CPU %.2f %% of one core (%.2f s)\n",
+      s, kb / 1024, 100 * t / hz / s, t / hz }'
+  echo "heard: $(cat "$work/listen.out")"
+}
+
+bench_e2e() {
+  build
+  ensure_server
+  espeak-ng -v en-us -s 140 -w "$work/speech.wav" "$text"
+  sox "$work/speech.wav" -r 16000 -c 1 -b 16 -e signed-integer -t raw "$work/speech.raw"
+  : >"$work/ours"; : >"$work/python"
+  for i in $(seq 1 "$runs"); do
+    "$bin" transcribe "$work/speech.wav" --realtime --timings --server "$url" 2>"$work/err" >/dev/null
+    sed -n 's/.*"end_to_final_ms":\([0-9.]*\).*/\1/p' "$work/err" >>"$work/ours"
+    "$venv/bin/python" ci/bench/wlk_client.py "$url" "$work/speech.raw" 2>"$work/err" >/dev/null
+    sed -n 's/.*"end_to_final_ms":\([0-9.]*\).*/\1/p' "$work/err" >>"$work/python"
+    echo "run $i: tonnytray $(tail -1 "$work/ours") ms, python $(tail -1 "$work/python") ms" >&2
+  done
+  echo "end of speech → final text, median of $runs: tonnytray $(median <"$work/ours") ms, python client $(median <"$work/python") ms"
+}
+
+case "${1:-all}" in
+  resample) bench_resample ;;
+  latency) bench_latency ;;
+  listen) bench_listen ;;
+  e2e) bench_e2e ;;
+  all) bench_resample; bench_latency; bench_listen; bench_e2e ;;
+  *) sed -n '2,15p' "$0"; exit 2 ;;
+esac
