@@ -33,10 +33,26 @@ pub enum AsrInput {
     Audio(AudioChunk),
     /// The utterance is over: flush and report the final text.
     EndOfStream,
-    /// The WebSocket has something to read.
-    Wake,
+    /// Something happened on the WebSocket connection numbered `conn`.
+    Socket {
+        /// Which connection (older ones' events are ignored).
+        conn: u64,
+        /// What happened.
+        event: SocketEvent,
+    },
     /// Stop now, without waiting for the server.
     Shutdown,
+}
+
+/// A WebSocket event, as the `asr` thread needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketEvent {
+    /// The handshake completed.
+    Opened,
+    /// A text message arrived.
+    Text(String),
+    /// The connection failed or closed, and why.
+    Closed(String),
 }
 
 /// Progress and results of the dictation pipeline, for whoever drives it.

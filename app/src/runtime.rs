@@ -23,7 +23,7 @@ const EVENTS: usize = 256;
 
 /// A running pipeline for one utterance (or one listening session).
 pub struct Pipeline {
-    events: Receiver<PipelineEvent>,
+    events: Option<Receiver<PipelineEvent>>,
     stop: Arc<AtomicBool>,
     inbox: SyncSender<AsrInput>,
     audio: Option<JoinHandle<()>>,
@@ -46,7 +46,7 @@ impl Pipeline {
         let asr = worker::spawn(asr, inbox_rx, inbox.clone(), events_tx.clone(), observer)?;
         let audio = audio_worker::spawn(source, Arc::clone(&stop), inbox.clone(), events_tx)?;
         Ok(Self {
-            events,
+            events: Some(events),
             stop,
             inbox,
             audio: Some(audio),
@@ -56,7 +56,10 @@ impl Pipeline {
 
     /// Progress and results.
     pub fn events(&self) -> &Receiver<PipelineEvent> {
-        &self.events
+        // Only `stop_all` takes the receiver, and it consumes the pipeline.
+        self.events
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("events taken before shutdown"))
     }
 
     /// Ends the source (stops the microphone or the file); the pipeline
@@ -74,6 +77,9 @@ impl Pipeline {
     }
 
     fn stop_all(&mut self) {
+        // Nobody reads events any more: dropping the receiver lets a thread
+        // blocked on reporting one move on to its shutdown.
+        self.events = None;
         self.stop_source();
         let _ = self.inbox.send(AsrInput::Shutdown);
         for handle in [self.audio.take(), self.asr.take()].into_iter().flatten() {

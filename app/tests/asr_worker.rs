@@ -229,3 +229,43 @@ fn unreachable_server_fails_fast_when_asked() {
     assert_eq!(failure.0, tonnytray::messages::FailureKind::CannotConnect);
     assert!(failure.1.contains(&url), "{}", failure.1);
 }
+
+#[test]
+fn a_server_stuck_reporting_a_backlog_cannot_stall_the_stream() {
+    let samples: Vec<i16> = ramp()[..32_000].to_vec(); // 2 s: more than the initial lead
+    let (url, server) = serve(|listener| {
+        let mut ws = accept(listener);
+        ws.get_mut()
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let stuck = Message::text(
+            r#"{"status":"active_transcription","lines":[],"buffer_transcription":"","remaining_time_transcription_processing":30.0}"#,
+        );
+        let mut got = Vec::new();
+        loop {
+            match ws.read() {
+                Ok(Message::Binary(b)) if b.is_empty() => break,
+                Ok(Message::Binary(b)) => {
+                    got.extend(b.chunks_exact(2).map(|p| i16::from_le_bytes([p[0], p[1]])));
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("read: {e}"),
+            }
+            // Every message claims 30 s of unprocessed audio, forever.
+            ws.send(stuck.clone()).expect("send");
+        }
+        ws.send(update(&[(" Done.", "0:00:00.00", "0:00:01.90")], ""))
+            .expect("send");
+        ws.send(Message::text(r#"{"type":"ready_to_stop"}"#))
+            .expect("send");
+        vec![got]
+    });
+    let events = run(url, &samples);
+    let received = server.join().expect("server");
+    assert_eq!(
+        received[0], samples,
+        "all audio arrived despite the backlog reports"
+    );
+    assert_eq!(final_text(&events), "Done.");
+}

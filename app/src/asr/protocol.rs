@@ -48,10 +48,11 @@ pub struct Update {
     pub buffer: String,
     /// A non-fatal error the server attached to this update.
     pub error: Option<String>,
-    /// Seconds of received audio without committed words yet: not yet
-    /// transcribed (`remaining_time_transcription_processing`) plus not yet
-    /// agreed on (`…_policy`), else `remaining_time_transcription`. Used to
-    /// pace sending.
+    /// Seconds of received audio the model has not run over yet
+    /// (`remaining_time_transcription_processing`, else
+    /// `remaining_time_transcription`). Used to pace sending. (Audio that is
+    /// transcribed but not yet agreed on, `…_policy`, is left out: it grows
+    /// through any silence, and pausing on it stalled the stream.)
     pub backlog_secs: Option<f64>,
 }
 
@@ -193,18 +194,13 @@ fn line_from(value: &Value) -> Result<Line, ProtocolError> {
 }
 
 fn backlog(obj: &Object) -> Option<f64> {
-    let secs = |field: &str| {
-        obj.get(field)
-            .and_then(Value::as_f64)
-            .filter(|v| v.is_finite() && *v >= 0.0)
-    };
-    match (
-        secs("remaining_time_transcription_processing"),
-        secs("remaining_time_transcription_policy"),
-    ) {
-        (None, None) => secs("remaining_time_transcription"),
-        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
-    }
+    [
+        "remaining_time_transcription_processing",
+        "remaining_time_transcription",
+    ]
+    .iter()
+    .find_map(|field| obj.get(*field).and_then(Value::as_f64))
+    .filter(|v| v.is_finite() && *v >= 0.0)
 }
 
 /// A string field; absent or null is `None`, any other type an error.
@@ -317,7 +313,7 @@ mod tests {
         assert!((u.lines[0].end - 1.28).abs() < 1e-9);
         assert_eq!(u.buffer, " lights and set a timer for 10.");
         assert_eq!(u.error, None);
-        assert_eq!(u.backlog_secs, Some(1.1 + 1.8));
+        assert_eq!(u.backlog_secs, Some(1.1));
     }
 
     #[test]

@@ -4,19 +4,21 @@
 //! It owns the connection, the [`Journal`] of uncommitted audio and the
 //! [`Transcript`]. A lost connection is retried with exponential backoff; the
 //! new connection is sent every sample whose words were not committed, so the
-//! final transcript holds every word. The thread sleeps on its inbox: the
-//! socket's reader thread wakes it with [`AsrInput::Wake`].
+//! final transcript holds every word. The thread sleeps on its inbox, where
+//! audio and socket events arrive in order ([`AsrInput::Socket`]).
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ewebsock::{WsEvent, WsMessage, WsReceiver, WsSender};
+use std::ops::ControlFlow;
+
+use ewebsock::{WsEvent, WsMessage, WsSender};
 
 use super::journal::Journal;
 use super::protocol::{self, SAMPLE_RATE, ServerMessage};
 use super::transcript::Transcript;
-use crate::messages::{AsrInput, AudioChunk, FailureKind, PipelineEvent};
+use crate::messages::{AsrInput, AudioChunk, FailureKind, PipelineEvent, SocketEvent};
 
 /// Sending is paced, because WhisperLiveKit's local-agreement policy throws
 /// its whole buffer away when 15 s of it yield no committed word. A burst of
@@ -25,10 +27,14 @@ use crate::messages::{AsrInput, AudioChunk, FailureKind, PipelineEvent};
 /// faster than real time, after an initial lead…
 const MAX_SEND_RATE: f64 = 1.5;
 const SEND_LEAD_SECS: f64 = 1.0;
-/// …and not at all while the server reports more than this much audio
-/// without committed words, until a newer report (or a pause) says otherwise.
-const MAX_SERVER_BACKLOG_SECS: f64 = 8.0;
+/// …and not at all while the server reports more than this much audio that
+/// the model has not run over yet (a fresh report only)…
+const MAX_SERVER_BACKLOG_SECS: f64 = 4.0;
 const BACKLOG_REPORT_TRUST: Duration = Duration::from_secs(2);
+/// …but never held back longer than this in one go, so a server whose
+/// reports are stuck cannot stall the stream (it happened with another
+/// backlog measure during silence).
+const MAX_HOLD: Duration = Duration::from_secs(5);
 
 /// How often to look again when sending waits for the pacing.
 const PACING_TICK: Duration = Duration::from_millis(50);
@@ -72,8 +78,8 @@ pub struct AsrWorkerConfig {
     pub backlog_frame_samples: usize,
     /// A connection that has not opened by then is abandoned and retried.
     pub connect_timeout: Duration,
-    /// After the end-of-stream frame, the server must answer within this
-    /// much silence, or the connection counts as lost.
+    /// After the end-of-stream frame, the transcript must change (or the
+    /// server finish) within this long, or the connection counts as lost.
     pub flush_timeout: Duration,
 }
 
@@ -115,7 +121,7 @@ enum Phase {
 
 struct Connection {
     sender: WsSender,
-    receiver: WsReceiver,
+    id: u64,
     opened: bool,
     started: Instant,
     end_sent_at: Option<Instant>,
@@ -125,7 +131,8 @@ struct Connection {
 struct Worker {
     config: AsrWorkerConfig,
     events: SyncSender<PipelineEvent>,
-    wake: SyncSender<AsrInput>,
+    inbox: SyncSender<AsrInput>,
+    next_conn: u64,
     observer: Option<FrameObserver>,
     phase: Phase,
     conn: Option<Connection>,
@@ -135,7 +142,7 @@ struct Worker {
     backoff: Duration,
     down_since: Option<Instant>,
     ever_connected: bool,
-    last_server_message: Instant,
+    last_progress: Instant,
     dropped_updates: u64,
     pacing: Pacing,
 }
@@ -147,6 +154,7 @@ struct Pacing {
     sent: usize,
     backlog_secs: f64,
     reported_at: Instant,
+    held_since: Option<Instant>,
 }
 
 impl Pacing {
@@ -156,6 +164,7 @@ impl Pacing {
             sent: 0,
             backlog_secs: 0.0,
             reported_at: Instant::now(),
+            held_since: None,
         }
     }
 
@@ -165,12 +174,14 @@ impl Pacing {
     }
 
     /// Samples that may be sent now.
-    fn budget(&self) -> usize {
+    fn budget(&mut self) -> usize {
         let backed_up = self.backlog_secs > MAX_SERVER_BACKLOG_SECS
             && self.reported_at.elapsed() < BACKLOG_REPORT_TRUST;
-        if backed_up {
+        let held_since = *self.held_since.get_or_insert_with(Instant::now);
+        if backed_up && held_since.elapsed() < MAX_HOLD {
             return 0;
         }
+        self.held_since = None;
         let allowed = SEND_LEAD_SECS + MAX_SEND_RATE * self.opened.elapsed().as_secs_f64();
         // Seconds of one connection: far inside usize.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -179,14 +190,15 @@ impl Pacing {
     }
 }
 
-/// Starts the `asr` thread. `wake` must feed the same channel as `inbox`.
+/// Starts the `asr` thread. `to_inbox` must feed `inbox`: socket events
+/// are delivered through it.
 ///
 /// # Errors
 /// When the thread cannot be spawned.
 pub fn spawn(
     config: AsrWorkerConfig,
     inbox: Receiver<AsrInput>,
-    wake: SyncSender<AsrInput>,
+    to_inbox: SyncSender<AsrInput>,
     events: SyncSender<PipelineEvent>,
     observer: Option<FrameObserver>,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -194,7 +206,8 @@ pub fn spawn(
     let worker = Worker {
         config,
         events,
-        wake,
+        inbox: to_inbox,
+        next_conn: 0,
         observer,
         phase: Phase::Idle,
         conn: None,
@@ -204,7 +217,7 @@ pub fn spawn(
         backoff,
         down_since: None,
         ever_connected: false,
-        last_server_message: Instant::now(),
+        last_progress: Instant::now(),
         dropped_updates: 0,
         pacing: Pacing::new(),
     };
@@ -223,10 +236,10 @@ impl Worker {
             match input {
                 Ok(AsrInput::Audio(chunk)) => self.on_audio(&chunk),
                 Ok(AsrInput::EndOfStream) => self.on_end(),
-                Ok(AsrInput::Wake) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(AsrInput::Socket { conn, event }) => self.on_socket(conn, event),
+                Err(RecvTimeoutError::Timeout) => {}
                 Ok(AsrInput::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
             }
-            self.poll_socket();
             self.on_tick();
         }
         if self.dropped_updates > 0 {
@@ -244,7 +257,7 @@ impl Worker {
             if !conn.opened {
                 at = earliest(at, conn.started + self.config.connect_timeout);
             } else if conn.end_sent_at.is_some() {
-                at = earliest(at, self.last_server_message + self.config.flush_timeout);
+                at = earliest(at, self.last_progress + self.config.flush_timeout);
             }
             if conn.opened && self.journal.pending() > 0 {
                 // Sending waits for the server to catch up.
@@ -318,26 +331,43 @@ impl Worker {
             let secs = self.config.connect_timeout.as_secs();
             self.connection_lost(format!("no answer within {secs} s"));
         } else if conn.end_sent_at.is_some()
-            && now >= self.last_server_message + self.config.flush_timeout
+            && now >= self.last_progress + self.config.flush_timeout
         {
             let secs = self.config.flush_timeout.as_secs();
-            self.connection_lost(format!("server stopped answering for {secs} s"));
+            self.connection_lost(format!("server made no progress for {secs} s"));
         }
     }
 
     fn connect(&mut self) {
-        let wake = self.wake.clone();
-        let wake_up = move || {
-            // A full inbox will be drained soon anyway, so a lost wake-up is harmless.
-            let _ = wake.try_send(AsrInput::Wake);
-        };
-        tracing::debug!(url = %self.config.url, "connecting");
-        match ewebsock::connect_with_wakeup(&self.config.url, ewebsock::Options::default(), wake_up)
-        {
-            Ok((sender, receiver)) => {
+        self.next_conn += 1;
+        let id = self.next_conn;
+        let inbox = self.inbox.clone();
+        // Socket events go through the worker's own inbox, in order with the
+        // audio. (ewebsock's wake-up callback runs before its event is
+        // queued, so waking on it and then polling lost events in testing.)
+        let on_event = Box::new(move |event: WsEvent| {
+            let event = match event {
+                WsEvent::Opened => SocketEvent::Opened,
+                WsEvent::Message(WsMessage::Text(text)) => SocketEvent::Text(text),
+                WsEvent::Message(_) => return ControlFlow::Continue(()),
+                WsEvent::Error(e) => SocketEvent::Closed(e),
+                WsEvent::Closed => SocketEvent::Closed("the server closed the connection".into()),
+            };
+            match inbox.send(AsrInput::Socket { conn: id, event }) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            }
+        });
+        tracing::debug!(url = %self.config.url, id, "connecting");
+        match ewebsock::ws_connect(
+            self.config.url.clone(),
+            ewebsock::Options::default(),
+            on_event,
+        ) {
+            Ok(sender) => {
                 self.conn = Some(Connection {
                     sender,
-                    receiver,
+                    id,
                     opened: false,
                     started: Instant::now(),
                     end_sent_at: None,
@@ -347,15 +377,14 @@ impl Worker {
         }
     }
 
-    fn poll_socket(&mut self) {
-        while let Some(event) = self.conn.as_ref().and_then(|c| c.receiver.try_recv()) {
-            match event {
-                WsEvent::Opened => self.on_opened(),
-                WsEvent::Message(WsMessage::Text(text)) => self.on_text(&text),
-                WsEvent::Message(_) => {}
-                WsEvent::Error(e) => self.connection_lost(e),
-                WsEvent::Closed => self.connection_lost("the server closed the connection".into()),
-            }
+    fn on_socket(&mut self, conn: u64, event: SocketEvent) {
+        if self.conn.as_ref().is_none_or(|c| c.id != conn) {
+            return; // from a connection already given up
+        }
+        match event {
+            SocketEvent::Opened => self.on_opened(),
+            SocketEvent::Text(text) => self.on_text(&text),
+            SocketEvent::Closed(reason) => self.connection_lost(reason),
         }
     }
 
@@ -371,7 +400,7 @@ impl Worker {
         self.ever_connected = true;
         self.down_since = None;
         self.backoff = self.config.reconnect.first_delay;
-        self.last_server_message = Instant::now();
+        self.last_progress = Instant::now();
         self.pacing = Pacing::new();
         tracing::info!(url = %self.config.url, resending_secs, "connected");
         self.emit(PipelineEvent::Connected { resending_secs });
@@ -382,10 +411,15 @@ impl Worker {
     }
 
     fn on_text(&mut self, text: &str) {
-        self.last_server_message = Instant::now();
         match protocol::parse(text) {
             Ok(ServerMessage::Update(update)) => {
+                let before = self.transcript.display();
                 self.transcript.apply(&update);
+                // Only changing text counts as progress: a server that repeats
+                // the same update forever must still hit the flush timeout.
+                if self.transcript.display() != before {
+                    self.last_progress = Instant::now();
+                }
                 self.journal.commit_until(self.transcript.checkpoint_secs());
                 if let Some(backlog) = update.backlog_secs {
                     self.pacing.report(backlog);
@@ -517,7 +551,7 @@ impl Worker {
         if conn.end_sent_at.is_none() {
             conn.sender.send(WsMessage::Binary(Vec::new()));
             conn.end_sent_at = Some(Instant::now());
-            self.last_server_message = Instant::now();
+            self.last_progress = Instant::now();
         }
     }
 

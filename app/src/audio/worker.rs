@@ -96,7 +96,9 @@ fn run(
         if stop.load(Ordering::Relaxed) {
             // Dropping the capture stops the stream and abandons the ring's writer.
             if let Some(Running::Mic(_)) = running {
+                tracing::debug!("stopping capture");
                 running = None;
+                tracing::debug!("capture stopped");
             }
         }
         if let Some(Running::Mic(capture)) = &running
@@ -128,6 +130,7 @@ fn run(
     let at = reader.newest_entered_at().unwrap_or_else(Instant::now);
     processor.finish(at, &mut to_asr);
     let _ = asr.send(AsrInput::EndOfStream);
+    tracing::debug!("audio flushed; end of stream");
     if let Some(Running::File(feeder)) = running {
         let _ = feeder.join();
     }
