@@ -228,5 +228,39 @@ fn e2e_server_killed_mid_utterance_loses_no_words() {
         "the server was not lost:\n{err}"
     );
     assert!(err.contains("re-sending"), "nothing was re-sent:\n{err}");
-    assert_wer(&text, &stdout_of(&o), MAX_WER);
+    let heard = stdout_of(&o);
+    assert_wer(&text, &heard, MAX_WER);
+    // Beyond the error rate: not one sentence may be missing.
+    let words = common::normalise(&heard);
+    for key in ["fox", "sister", "garage", "timer", "shopping", "weather"] {
+        assert!(
+            words.iter().any(|w| w == key),
+            "the sentence with {key:?} was lost: {heard}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the PulseAudio virtual mic; run through ci/check.sh"]
+fn e2e_devices_lists_the_default_input_first_and_marked() {
+    let o = Command::new(bin())
+        .arg("devices")
+        .output()
+        .expect("tonnytray runs");
+    assert_success(&o);
+    let listing = stdout_of(&o);
+    let first = listing.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("* alsa:default"),
+        "default not first and marked:\n{listing}"
+    );
+    assert!(
+        listing.lines().any(|l| l.contains("alsa:pulse")),
+        "PulseAudio device missing:\n{listing}"
+    );
+    assert_eq!(
+        listing.matches('*').count(),
+        1,
+        "exactly one default:\n{listing}"
+    );
 }
