@@ -2,7 +2,7 @@
 # Sets up and runs TonnyTray on this machine: system packages, a local
 # WhisperLiveKit server (offline tiny.en model), a release build, then the app.
 # For now "the app" is live dictation from the default microphone
-# (`tonnytray listen`); extra arguments go to it, e.g. --device pulse.
+# (`tonnytray listen`); extra arguments go to it, e.g. --seconds 30.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

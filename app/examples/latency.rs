@@ -66,10 +66,12 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .map(|f| ms(f.sent_at - f.entered_at))
         .collect();
-    // Live frames arrive in order, one message each.
+    // Live frames arrive in order, one message each, after any frames sent
+    // as a backlog while the connection opened (those are not observed).
+    let live_arrivals = &arrivals[arrivals.len().saturating_sub(handed.len())..];
     let to_arrival: Vec<f64> = handed
         .iter()
-        .zip(&arrivals)
+        .zip(live_arrivals)
         .map(|(f, at)| ms(at.saturating_duration_since(f.entered_at)))
         .collect();
     println!(

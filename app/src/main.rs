@@ -9,9 +9,11 @@ use tonnytray::cli::{self, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The PulseAudio client logs an error whenever a stream is closed on
+    // purpose; its real failures reach us as stream errors anyway.
     let default = match cli.verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,pulseaudio=off",
+        1 => "info,pulseaudio=off",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -250,13 +250,16 @@ fn e2e_devices_lists_the_default_input_first_and_marked() {
     assert_success(&o);
     let listing = stdout_of(&o);
     let first = listing.lines().next().unwrap_or_default();
+    // ci/check.sh makes the virtual microphone the default source.
     assert!(
-        first.starts_with("* alsa:default"),
+        first.starts_with("* pulseaudio:vmic "),
         "default not first and marked:\n{listing}"
     );
     assert!(
-        listing.lines().any(|l| l.contains("alsa:pulse")),
-        "PulseAudio device missing:\n{listing}"
+        listing
+            .lines()
+            .any(|l| l.contains("pulseaudio:vspk.monitor")),
+        "the other PulseAudio sources are missing:\n{listing}"
     );
     assert_eq!(
         listing.matches('*').count(),

@@ -6,7 +6,7 @@
 //! and flushes the tail at the end, so exactly `len × ratio` samples come out.
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler};
+use rubato::{Fft, FixedSync, Resampler, WindowFunction};
 
 /// Why a resampler could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,31 @@ impl Counts {
     }
 }
 
+/// Output FFT length aimed for. rubato's FFT sizes are multiples of the
+/// rates' reduced ratio; left to itself it picked 321 → 107 for 48 → 16 kHz,
+/// and a prime-length FFT ran 825× real time instead of the 1000× target.
+const TARGET_FFT_OUT: usize = 256;
+
+/// Input frames per rubato chunk: a whole number of the reduced ratio's
+/// input units, chosen so the output FFT is about [`TARGET_FFT_OUT`] long
+/// and, where the ratio allows, a power of two.
+fn chunk_frames(from: u32, to: u32) -> usize {
+    let gcd = gcd(from, to);
+    let (unit_in, unit_out) = ((from / gcd) as usize, (to / gcd) as usize);
+    let units = (TARGET_FFT_OUT / unit_out).max(1).next_power_of_two();
+    let units = if units * unit_out > 2 * TARGET_FFT_OUT {
+        units / 2
+    } else {
+        units
+    }
+    .max(1);
+    units * unit_in
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
 /// Most zero-padded chunks a flush may need; a guard against a runaway loop.
 const MAX_FLUSH_CHUNKS: usize = 64;
 
@@ -62,11 +87,18 @@ impl StreamResampler {
         let inner = if from == to {
             None
         } else {
-            // 20 ms input chunks: small enough for low latency, large enough for FFT efficiency.
-            let chunk = (from as usize / 50).max(64);
+            let chunk = chunk_frames(from, to);
             Some(
-                Fft::<f32>::new(from as usize, to as usize, chunk, 1, FixedSync::Input)
-                    .map_err(|e| err(e.to_string()))?,
+                Fft::<f32>::new_custom(
+                    from as usize,
+                    to as usize,
+                    chunk,
+                    1,
+                    1,
+                    WindowFunction::BlackmanHarris2,
+                    FixedSync::Input,
+                )
+                .map_err(|e| err(e.to_string()))?,
             )
         };
         let count = Counts {
@@ -245,6 +277,14 @@ mod tests {
     fn equal_rates_pass_through() {
         let input = sine(300.0, 16_000, 0.1);
         assert_eq!(resample_all(&input, 16_000, 100), input);
+    }
+
+    #[test]
+    fn chunks_give_fft_friendly_sizes() {
+        assert_eq!(chunk_frames(48_000, 16_000), 768); // FFT 768 → 256
+        assert_eq!(chunk_frames(44_100, 16_000), 441); // 441 → 160, the smallest exact unit
+        assert_eq!(chunk_frames(8_000, 16_000), 128); // 128 → 256
+        assert_eq!(chunk_frames(96_000, 16_000), 1_536);
     }
 
     #[test]

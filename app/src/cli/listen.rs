@@ -19,7 +19,7 @@ use crate::runtime::Pipeline;
 /// Arguments of `listen`.
 #[derive(Debug, Args)]
 pub struct ListenArgs {
-    /// Input device: id (`alsa:pulse` or `pulse`), name, or part of the name; see `tonnytray devices`.
+    /// Input device: id (`pulseaudio:vmic` or `vmic`), name, or part of the name; see `tonnytray devices`.
     #[arg(long, value_name = "NAME")]
     pub device: Option<String>,
     /// Stop after this many seconds (default: until Ctrl+C).
