@@ -81,6 +81,14 @@ fn update(lines: &[(&str, &str, &str)], buffer: &str) -> Message {
     ))
 }
 
+/// Ends the utterance as the server does: the final text, then `ready_to_stop`.
+fn finish_with(ws: &mut Peer, text: &str, end: &str) {
+    ws.send(update(&[(text, "0:00:00.00", end)], ""))
+        .expect("send");
+    ws.send(Message::text(r#"{"type":"ready_to_stop"}"#))
+        .expect("send");
+}
+
 fn run(url: String, samples: &[i16]) -> Vec<PipelineEvent> {
     let mut config = AsrWorkerConfig::new(url);
     config.reconnect.first_delay = Duration::from_millis(20);
@@ -125,10 +133,7 @@ fn all_audio_is_streamed_and_the_final_text_reported() {
     let (url, server) = serve(|listener| {
         let mut ws = accept(listener);
         let audio = read_audio(&mut ws, None);
-        ws.send(update(&[(" Hello there.", "0:00:00.00", "0:00:02.90")], ""))
-            .expect("send");
-        ws.send(Message::text(r#"{"type":"ready_to_stop"}"#))
-            .expect("send");
+        finish_with(&mut ws, " Hello there.", "0:00:02.90");
         vec![audio]
     });
     let events = run(url, &samples);
@@ -163,12 +168,7 @@ fn dropped_connection_resends_everything_after_the_last_sentence() {
         let mut second = accept(listener);
         second.send(Message::text("{not json")).expect("send");
         let after = read_audio(&mut second, None);
-        second
-            .send(update(&[(" How are you?", "0:00:00.00", "0:00:02.60")], ""))
-            .expect("send");
-        second
-            .send(Message::text(r#"{"type":"ready_to_stop"}"#))
-            .expect("send");
+        finish_with(&mut second, " How are you?", "0:00:02.60");
         vec![before, after]
     });
     let events = run(url, &samples);
@@ -255,10 +255,7 @@ fn a_server_stuck_reporting_a_backlog_cannot_stall_the_stream() {
             // Every message claims 30 s of unprocessed audio, forever.
             ws.send(stuck.clone()).expect("send");
         }
-        ws.send(update(&[(" Done.", "0:00:00.00", "0:00:01.90")], ""))
-            .expect("send");
-        ws.send(Message::text(r#"{"type":"ready_to_stop"}"#))
-            .expect("send");
+        finish_with(&mut ws, " Done.", "0:00:01.90");
         vec![got]
     });
     let events = run(url, &samples);
