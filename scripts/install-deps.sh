@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages TonnyTray needs to build, run and test:
-# ALSA headers for cpal, PulseAudio and its ALSA plugin (the virtual test
-# microphone), espeak-ng and sox (spoken test audio), Python's venv (the
-# WhisperLiveKit server) and shellcheck. Uses sudo when not root.
+# ALSA headers for cpal, GTK headers and the appindicator library for the
+# tray, Mesa for the window's OpenGL, xdotool/xclip for typing into other
+# apps, PulseAudio and its ALSA plugin (the virtual test microphone),
+# espeak-ng and sox (spoken test audio), Python's venv (the WhisperLiveKit
+# server), the headless desktop the tests drive (Xvfb, trayer, xterm,
+# ImageMagick for screenshots, dbus) and shellcheck. Uses sudo when not root.
 set -euo pipefail
 
 packages=(
   build-essential pkg-config libasound2-dev git ca-certificates procps
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
   espeak-ng sox python3 python3-venv python3-pip shellcheck
+  libgtk-3-dev libayatana-appindicator3-1 libgl1-mesa-dri libegl1 libxkbcommon-x11-0
+  xdotool xclip x11-utils dbus dbus-x11 xvfb trayer xterm imagemagick
 )
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -7,12 +7,29 @@
 //!   the WebSocket worker on the `asr` thread that never loses uncommitted audio.
 //! - [`messages`]: every type that crosses a thread boundary.
 //! - [`runtime`]: starts and stops the pipeline threads and owns their channels.
-//! - [`config`]: settings that the pipeline needs (server URL and its override).
-//! - [`cli`]: the headless subcommands (`transcribe`, `listen`, `devices`).
+//! - [`config`]: the server URL and the user's settings file (TOML, per-key fallback).
+//! - [`core`]: the `core` thread: dictation state machine, routing of words,
+//!   transcript log, snapshots for the GUI and tray.
+//! - [`integrations`]: typing words into other apps (`typing` thread).
+//! - [`ui`]: egui drawing only: popover, dashboard, settings, widgets.
+//! - [`desktop`]: the desktop app: wires threads, runs the eframe window.
+//! - [`tray`], [`hotkey`]: the tray icon (own GTK thread on Linux) and the
+//!   global hotkey, turned into commands.
+//! - [`instance`]: one app per session; `status`/`toggle` requests.
+//! - [`telemetry`]: logging to stderr and the window's logs viewer.
+//! - [`cli`]: the headless subcommands (`transcribe`, `listen`, `devices`, …).
 
 pub mod asr;
 pub mod audio;
 pub mod cli;
 pub mod config;
+pub mod core;
+pub mod desktop;
+pub mod hotkey;
+pub mod instance;
+pub mod integrations;
 pub mod messages;
 pub mod runtime;
+pub mod telemetry;
+pub mod tray;
+pub mod ui;

@@ -1,11 +1,12 @@
-//! `tonnytray`: the one binary. Parses the command line, sets up logging on
-//! stderr, and runs a headless subcommand (see `tonnytray --help`). The
-//! library's top-level doc (`lib.rs`) maps the modules.
+//! `tonnytray`: the one binary. Parses the command line, sets up logging,
+//! and runs the desktop app or a headless subcommand (see `tonnytray
+//! --help`). The library's top-level doc (`lib.rs`) maps the modules.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use tonnytray::cli::{self, Cli};
+use tonnytray::desktop;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,11 +17,15 @@ fn main() -> ExitCode {
         1 => "info,pulseaudio=off",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    cli::run(cli)
+    let logs = tonnytray::telemetry::init(default);
+    match cli.command {
+        Some(command) => cli::run(command),
+        None => desktop::run(
+            &desktop::DesktopOptions {
+                settings: cli.settings,
+                hidden: cli.hidden,
+            },
+            logs,
+        ),
+    }
 }

@@ -91,6 +91,9 @@ pub enum PipelineEvent {
     },
     /// The server reported a problem but the stream goes on.
     ServerWarning(String),
+    /// Input level of the latest ~100 ms (for meters and waveforms; skipped
+    /// when the receiver is behind, a newer one follows).
+    Level(Level),
     /// The audio input produced more data than the pipeline could take; this
     /// many input samples were lost. Reported, never silent.
     Overflow {
@@ -119,4 +122,83 @@ pub enum FailureKind {
     ServerLost,
     /// The audio source could not be opened or read.
     Audio,
+}
+
+/// What the dictation is doing, for the GUI, the tray icon and the hotkey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DictationState {
+    /// Waiting for the hotkey, a click, or speech.
+    #[default]
+    Idle,
+    /// The microphone is open and words stream to the server.
+    Listening,
+    /// The microphone is closed; the last words are being transcribed.
+    Processing,
+    /// The last attempt failed; the status says why.
+    Error,
+    /// Paused by the user: the hotkey and voice activation do nothing.
+    Disabled,
+}
+
+impl DictationState {
+    /// A short word for the state, as shown in the UI and tray.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Idle => "Idle",
+            Self::Listening => "Listening",
+            Self::Processing => "Processing",
+            Self::Error => "Error",
+            Self::Disabled => "Paused",
+        }
+    }
+}
+
+/// A request to the core thread, from the GUI, the tray or the hotkey.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Open the microphone and dictate.
+    StartRecording,
+    /// Close the microphone; the last words are still transcribed.
+    StopRecording,
+    /// Start when idle, stop when listening.
+    ToggleRecording,
+    /// The global hotkey went down (meaning depends on the hotkey mode).
+    HotkeyPressed,
+    /// The global hotkey came up.
+    HotkeyReleased,
+    /// Pause (disable) or resume dictation.
+    SetPaused(bool),
+    /// Use these settings from now on and save them.
+    ApplySettings(Box<crate::config::settings::Settings>),
+    /// Show a problem the core did not see itself (hotkey, tray) in the status.
+    Notice(String),
+    /// The user has read the notices; clear them.
+    DismissNotices,
+    /// Finish what is in flight and stop the core thread.
+    Shutdown,
+}
+
+/// One finished utterance in the transcript log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Utterance {
+    /// Number within this run of the app.
+    pub id: u64,
+    /// When it finished.
+    pub at: std::time::SystemTime,
+    /// Every committed word.
+    pub text: String,
+    /// What happened to it in other apps.
+    pub typed: TypedOutcome,
+}
+
+/// Whether an utterance's words were typed into another window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypedOutcome {
+    /// Typing is off.
+    Off,
+    /// Typed (possibly in pieces as words were committed).
+    Typed,
+    /// Not typed, and why (deny list, tool missing, …).
+    NotTyped(String),
 }

@@ -88,7 +88,9 @@ fn run(
     });
     let mut running = Some(running);
     let mut buf = Vec::new();
-    let mut to_asr = |chunk| {
+    let mut to_asr = |chunk: crate::messages::AudioChunk| {
+        // Levels are for display: skipped when the receiver is behind.
+        let _ = events.try_send(PipelineEvent::Level(chunk.level));
         // Blocking send: a slow consumer backs up into the ring, where loss is counted.
         let _ = asr.send(AsrInput::Audio(chunk));
     };

@@ -21,11 +21,17 @@ use crate::runtime::Pipeline;
 
 /// Talk to your computer: dictation through a WhisperLiveKit speech server.
 #[derive(Debug, Parser)]
-#[command(name = "tonnytray", version, about, arg_required_else_help = true)]
+#[command(name = "tonnytray", version, about)]
 pub struct Cli {
-    /// What to do.
+    /// What to do; without a subcommand the desktop app starts.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// Settings file for the desktop app (default: the XDG config dir).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub settings: Option<std::path::PathBuf>,
+    /// Start the desktop app with its window hidden in the tray.
+    #[arg(long)]
+    pub hidden: bool,
     /// More log output on stderr (-v info, -vv debug); RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -40,6 +46,10 @@ pub enum Command {
     Listen(listen::ListenArgs),
     /// List audio input devices (the default is marked with *).
     Devices,
+    /// Print the running app's state and transcript log as JSON.
+    Status,
+    /// Start or stop dictation in the running app (for desktop shortcuts).
+    Toggle,
 }
 
 /// Where the speech server is.
@@ -62,12 +72,38 @@ pub mod exit {
     pub const AUDIO: u8 = 4;
 }
 
-/// Runs one subcommand.
-pub fn run(cli: Cli) -> ExitCode {
-    match cli.command {
+/// Runs one subcommand; `None` when there is none (the desktop app's turn).
+pub fn run(command: Command) -> ExitCode {
+    match command {
         Command::Transcribe(args) => transcribe::run(&args),
         Command::Listen(args) => listen::run(&args),
         Command::Devices => devices::run(),
+        Command::Status => ask_running_app("status"),
+        Command::Toggle => ask_running_app("toggle"),
+    }
+}
+
+/// Sends a request to the running desktop app and prints its reply.
+fn ask_running_app(request: &str) -> ExitCode {
+    match crate::instance::request(request) {
+        Ok(reply) if reply.starts_with("error") => {
+            eprintln!("tonnytray: {reply}");
+            ExitCode::from(exit::FAILED)
+        }
+        Ok(reply) => {
+            #[allow(clippy::print_stdout)] // the reply is this command's output
+            {
+                println!("{reply}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "tonnytray: the app is not running ({}: {e}); start it with `tonnytray`",
+                crate::instance::socket_path().display()
+            );
+            ExitCode::from(exit::CANNOT_CONNECT)
+        }
     }
 }
 
@@ -167,6 +203,7 @@ pub(crate) fn drive(
                 );
             }
             PipelineEvent::ServerWarning(w) => eprintln!("tonnytray: warning: {w}"),
+            PipelineEvent::Level(_) => {}
             PipelineEvent::Overflow { samples } => {
                 eprintln!("tonnytray: warning: {samples} input samples lost (system too busy)");
             }

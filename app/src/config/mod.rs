@@ -1,5 +1,7 @@
-//! Settings the pipeline needs today: the speech server's URL, with its
-//! environment override, validated with a message that names the problem.
+//! Configuration: the speech server URL (with its environment override and
+//! validation) and the user's [`settings`] file.
+
+pub mod settings;
 
 /// Where WhisperLiveKit listens by default (started by `scripts/asr-server.sh`).
 pub const DEFAULT_SERVER_URL: &str = "ws://127.0.0.1:8888/asr";

@@ -1,0 +1,554 @@
+//! The user's settings: one serde struct with defaults, kept as TOML in the
+//! XDG config dir. Loading never fails: a bad key falls back to its default
+//! and is reported by name, and a file that could not be read as written is
+//! copied aside first so nothing the user typed is lost.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::{DEFAULT_SERVER_URL, validate_server_url};
+
+/// Everything the user can set. Every field has a default, so an empty or
+/// partial file is fine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The speech server.
+    pub server: ServerSettings,
+    /// The microphone.
+    pub audio: AudioSettings,
+    /// The global hotkey.
+    pub hotkey: HotkeySettings,
+    /// Starting and stopping on speech.
+    pub voice_activation: VoiceActivationSettings,
+    /// Typing the words into the focused window.
+    pub typing: TypingSettings,
+    /// Words to replace before typing: `from` → `to` (custom vocabulary).
+    pub replacements: Vec<Replacement>,
+    /// The window.
+    pub ui: UiSettings,
+}
+
+/// Where and how speech is recognised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// WhisperLiveKit WebSocket URL.
+    pub url: String,
+    /// Whisper model the server should run (used when the app starts it).
+    pub model: String,
+    /// Spoken language (ISO code, or "auto").
+    pub language: String,
+}
+
+/// Which microphone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioSettings {
+    /// Device id or name; empty follows the system default.
+    pub device: String,
+}
+
+/// How the hotkey starts and stops dictation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HotkeyMode {
+    /// Dictate while the keys are held.
+    #[default]
+    PushToTalk,
+    /// One press starts, the next stops.
+    Toggle,
+}
+
+/// The global hotkey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HotkeySettings {
+    /// Key combination, e.g. "Ctrl+Shift+V".
+    pub binding: String,
+    /// Hold or toggle.
+    pub mode: HotkeyMode,
+}
+
+/// Energy-based voice activation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceActivationSettings {
+    /// Listen for speech without the hotkey.
+    pub enabled: bool,
+    /// 0.0 (needs a loud voice) to 1.0 (starts on a whisper).
+    pub sensitivity: f32,
+    /// Stop after this many seconds of silence (voice activation and toggle mode).
+    pub silence_stop_secs: f32,
+    /// Warn when the microphone has given only silence for this long.
+    pub silent_mic_warning_secs: f32,
+}
+
+/// Where the committed words go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TypingMethod {
+    /// The best tool the session has (xdotool on X11, wtype/ydotool on Wayland,
+    /// else clipboard paste).
+    #[default]
+    Auto,
+    /// Paste through the clipboard, restoring it afterwards.
+    Clipboard,
+}
+
+/// Typing into other apps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TypingSettings {
+    /// Type committed words into the focused window.
+    pub enabled: bool,
+    /// Pause between typed characters, in milliseconds.
+    pub delay_ms: u32,
+    /// Tool choice.
+    pub method: TypingMethod,
+    /// Only type into windows whose title or class contains one of these
+    /// (case-insensitive); empty allows every window.
+    pub allow: Vec<String>,
+    /// Never type into windows whose title or class contains one of these.
+    pub deny: Vec<String>,
+}
+
+/// One vocabulary fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replacement {
+    /// What the recogniser writes (whole words, case-insensitive).
+    pub from: String,
+    /// What to type instead.
+    pub to: String,
+}
+
+/// Light, dark, or whatever the system uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Theme {
+    /// Follow the system.
+    #[default]
+    System,
+    /// Always light.
+    Light,
+    /// Always dark.
+    Dark,
+}
+
+/// The window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiSettings {
+    /// Colour scheme.
+    pub theme: Theme,
+    /// Start with the window hidden in the tray.
+    pub start_hidden: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_SERVER_URL.to_owned(),
+            model: "tiny.en".to_owned(),
+            language: "en".to_owned(),
+        }
+    }
+}
+
+impl Default for HotkeySettings {
+    fn default() -> Self {
+        Self {
+            binding: "Ctrl+Shift+V".to_owned(),
+            mode: HotkeyMode::PushToTalk,
+        }
+    }
+}
+
+impl Default for VoiceActivationSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            sensitivity: 0.5,
+            silence_stop_secs: 1.5,
+            silent_mic_warning_secs: 10.0,
+        }
+    }
+}
+
+impl Default for TypingSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            delay_ms: 12,
+            method: TypingMethod::Auto,
+            allow: Vec::new(),
+            deny: Vec::new(),
+        }
+    }
+}
+
+/// A setting that could not be used, by its dotted key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// e.g. `server.url`; `(file)` for the file as a whole.
+    pub key: String,
+    /// What is wrong, and what was used instead.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+impl Settings {
+    /// Checks values that parse but make no sense, naming each bad key.
+    #[must_use]
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut bad = |key: &str, message: String| {
+            problems.push(Problem {
+                key: key.to_owned(),
+                message,
+            });
+        };
+        if let Err(e) = validate_server_url(&self.server.url) {
+            bad("server.url", e.to_string());
+        }
+        if self.server.model.trim().is_empty() {
+            bad("server.model", "must not be empty".into());
+        }
+        if let Err(e) = self.hotkey.binding.parse::<global_hotkey::hotkey::HotKey>() {
+            bad(
+                "hotkey.binding",
+                format!(
+                    "{:?} is not a key combination ({e}); write it like \"Ctrl+Shift+V\"",
+                    self.hotkey.binding
+                ),
+            );
+        }
+        let va = &self.voice_activation;
+        if !(0.0..=1.0).contains(&va.sensitivity) {
+            bad(
+                "voice_activation.sensitivity",
+                format!("{} is outside 0.0–1.0", va.sensitivity),
+            );
+        }
+        for (key, v) in [
+            ("voice_activation.silence_stop_secs", va.silence_stop_secs),
+            (
+                "voice_activation.silent_mic_warning_secs",
+                va.silent_mic_warning_secs,
+            ),
+        ] {
+            if !(v.is_finite() && v > 0.0 && v <= 600.0) {
+                bad(key, format!("{v} must be between 0 and 600 seconds"));
+            }
+        }
+        if self.typing.delay_ms > 1000 {
+            bad(
+                "typing.delay_ms",
+                format!("{} ms is too slow (at most 1000)", self.typing.delay_ms),
+            );
+        }
+        for (i, r) in self.replacements.iter().enumerate() {
+            if r.from.trim().is_empty() {
+                bad(
+                    &format!("replacements[{i}].from"),
+                    "must not be empty".into(),
+                );
+            }
+        }
+        problems
+    }
+
+    /// The settings file's usual place: `$XDG_CONFIG_HOME/tonnytray/settings.toml`.
+    #[must_use]
+    pub fn default_path() -> Option<PathBuf> {
+        directories::ProjectDirs::from("", "", "tonnytray")
+            .map(|d| d.config_dir().join("settings.toml"))
+    }
+
+    /// Writes the settings atomically (temporary file, then rename), so a
+    /// crash or full disk never leaves half a file.
+    ///
+    /// # Errors
+    /// When the directory or file cannot be written.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let text = toml::to_string_pretty(self).map_err(std::io::Error::other)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+/// What [`load`] found.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Usable settings: the file's good keys, defaults for the rest.
+    pub settings: Settings,
+    /// Every key that was wrong, and why.
+    pub problems: Vec<Problem>,
+    /// Where the unreadable original was copied, if it was.
+    pub kept_copy: Option<PathBuf>,
+}
+
+/// Reads the settings file. A missing file gives the defaults; a bad key
+/// gets its default and a [`Problem`]; a file with any problem is copied to
+/// `settings.toml.bad-<unix time>` before anything overwrites it.
+#[must_use]
+pub fn load(path: &Path) -> Loaded {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Loaded {
+                settings: Settings::default(),
+                problems: Vec::new(),
+                kept_copy: None,
+            };
+        }
+        Err(e) => {
+            let problem = Problem {
+                key: "(file)".into(),
+                message: format!("cannot read {}: {e}; using defaults", path.display()),
+            };
+            return with_copy(path, Settings::default(), vec![problem]);
+        }
+    };
+    let (settings, problems) = parse(&text);
+    if problems.is_empty() {
+        Loaded {
+            settings,
+            problems,
+            kept_copy: None,
+        }
+    } else {
+        with_copy(path, settings, problems)
+    }
+}
+
+fn with_copy(path: &Path, settings: Settings, mut problems: Vec<Problem>) -> Loaded {
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let copy = path.with_extension(format!("toml.bad-{stamp}"));
+    let kept_copy = match std::fs::copy(path, &copy) {
+        Ok(_) => Some(copy),
+        Err(e) => {
+            problems.push(Problem {
+                key: "(file)".into(),
+                message: format!(
+                    "could not keep a copy of the file at {}: {e}; it will not be overwritten",
+                    copy.display()
+                ),
+            });
+            None
+        }
+    };
+    Loaded {
+        settings,
+        problems,
+        kept_copy,
+    }
+}
+
+/// Parses settings text key by key: each value from the file is tried on top
+/// of the defaults, so one bad key never costs the others.
+#[must_use]
+pub fn parse(text: &str) -> (Settings, Vec<Problem>) {
+    let file: toml::Table = match text.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            let problem = Problem {
+                key: "(file)".into(),
+                message: format!("not valid TOML ({}); using defaults", e.message()),
+            };
+            return (Settings::default(), vec![problem]);
+        }
+    };
+    let mut problems = Vec::new();
+    let mut accepted = toml::Table::try_from(Settings::default()).unwrap_or_default();
+    for (key, value) in leaves(&file) {
+        let mut candidate = accepted.clone();
+        set_leaf(&mut candidate, &key, value.clone());
+        match toml::Value::Table(candidate.clone()).try_into::<Settings>() {
+            Ok(s) => {
+                let invalid = s.validate().into_iter().find(|p| key_matches(&p.key, &key));
+                match invalid {
+                    Some(p) => problems.push(Problem {
+                        key: p.key,
+                        message: format!("{}; using the default", p.message),
+                    }),
+                    None => accepted = candidate,
+                }
+            }
+            Err(e) => problems.push(Problem {
+                key: key.join("."),
+                message: format!("{}; using the default", first_line(e.message())),
+            }),
+        }
+    }
+    let settings = toml::Value::Table(accepted)
+        .try_into()
+        .unwrap_or_else(|_| Settings::default());
+    (settings, problems)
+}
+
+/// Whether a validation problem's key belongs to the file key being tried.
+fn key_matches(problem_key: &str, key: &[String]) -> bool {
+    let joined = key.join(".");
+    problem_key == joined || problem_key.starts_with(&format!("{joined}["))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s).trim()
+}
+
+/// The file's keys down to the level of a settings field: tables are walked,
+/// everything else (arrays included) is one leaf.
+fn leaves(table: &toml::Table) -> Vec<(Vec<String>, &toml::Value)> {
+    let mut out = Vec::new();
+    for (k, v) in table {
+        match v {
+            toml::Value::Table(inner) if !inner.is_empty() => {
+                for (mut path, leaf) in leaves(inner) {
+                    path.insert(0, k.clone());
+                    out.push((path, leaf));
+                }
+            }
+            _ => out.push((vec![k.clone()], v)),
+        }
+    }
+    out
+}
+
+fn set_leaf(table: &mut toml::Table, key: &[String], value: toml::Value) {
+    match key {
+        [] => {}
+        [last] => {
+            table.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !entry.is_table() {
+                *entry = toml::Value::Table(toml::Table::new());
+            }
+            if let toml::Value::Table(inner) = entry {
+                set_leaf(inner, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip_through_toml() {
+        let d = Settings::default();
+        assert!(d.validate().is_empty(), "{:?}", d.validate());
+        let text = toml::to_string_pretty(&d).expect("serialise");
+        assert_eq!(parse(&text), (d, Vec::new()));
+    }
+
+    #[test]
+    fn an_empty_file_gives_defaults() {
+        assert_eq!(parse(""), (Settings::default(), Vec::new()));
+    }
+
+    #[test]
+    fn good_keys_are_kept_and_bad_keys_fall_back_by_name() {
+        let text = r#"
+            [server]
+            url = "http://nope"
+            language = "de"
+            [hotkey]
+            binding = "Ctrl+Shift+Banana"
+            mode = "toggle"
+            [typing]
+            delay_ms = "fast"
+            [voice_activation]
+            sensitivity = 3.0
+            colour = "blue"
+        "#;
+        let (s, problems) = parse(text);
+        assert_eq!(s.server.language, "de");
+        assert_eq!(s.server.url, DEFAULT_SERVER_URL);
+        assert_eq!(s.hotkey.mode, HotkeyMode::Toggle);
+        assert_eq!(s.hotkey.binding, "Ctrl+Shift+V");
+        assert_eq!(s.typing.delay_ms, 12);
+        assert!((s.voice_activation.sensitivity - 0.5).abs() < f32::EPSILON);
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "hotkey.binding",
+                "server.url",
+                "typing.delay_ms",
+                "voice_activation.colour",
+                "voice_activation.sensitivity",
+            ]
+        );
+        assert!(problems[0].message.contains("Banana"), "{}", problems[0]);
+        assert!(
+            problems[3].message.contains("unknown field"),
+            "{}",
+            problems[3]
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_gives_defaults_and_says_so() {
+        let (s, problems) = parse("[server\nurl = ");
+        assert_eq!(s, Settings::default());
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].key, "(file)");
+        assert!(problems[0].message.contains("not valid TOML"));
+    }
+
+    #[test]
+    fn replacements_are_checked_per_entry() {
+        let (s, problems) = parse("replacements = [{ from = \"\", to = \"x\" }]");
+        assert!(s.replacements.is_empty());
+        assert_eq!(problems[0].key, "replacements[0].from");
+        let (s, problems) = parse("replacements = [{ from = \"tony\", to = \"Tonny\" }]");
+        assert!(problems.is_empty());
+        assert_eq!(s.replacements[0].to, "Tonny");
+    }
+
+    #[test]
+    fn load_keeps_a_copy_of_a_bad_file_and_save_writes_atomically() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("settings.toml");
+        let missing = load(&path);
+        assert_eq!(missing.settings, Settings::default());
+        assert!(missing.problems.is_empty() && missing.kept_copy.is_none());
+
+        std::fs::write(&path, "[typing]\nenabled = \"maybe\"\n").expect("write");
+        let loaded = load(&path);
+        assert_eq!(loaded.problems[0].key, "typing.enabled");
+        let copy = loaded.kept_copy.expect("a copy");
+        assert_eq!(
+            std::fs::read_to_string(copy).expect("copy"),
+            "[typing]\nenabled = \"maybe\"\n"
+        );
+
+        let mut s = Settings::default();
+        s.server.language = "fr".into();
+        s.save(&path).expect("save");
+        let back = load(&path);
+        assert!(back.problems.is_empty());
+        assert_eq!(back.settings, s);
+        assert!(!path.with_extension("toml.tmp").exists());
+    }
+}

@@ -1,0 +1,670 @@
+//! The `core` thread: the one owner of the dictation lifecycle. It takes
+//! [`Command`]s from the GUI, tray and hotkey, runs one pipeline per
+//! utterance, routes committed words to typing, keeps the transcript log,
+//! and publishes a [`Snapshot`] that others only read. It never waits on the
+//! GUI: observers are called with the new snapshot and must return at once.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::replace;
+use super::state::{self, Action, Facts};
+use crate::asr::AsrWorkerConfig;
+use crate::asr::transcript::NewWords;
+use crate::audio::worker::Source;
+use crate::config::settings::{HotkeyMode, Settings};
+use crate::integrations::typing::{TypeJob, TypeResult};
+use crate::messages::{Command, DictationState, Level, PipelineEvent, TypedOutcome, Utterance};
+use crate::runtime::Pipeline;
+
+/// How often the core looks at running pipelines' events.
+const PIPELINE_POLL: Duration = Duration::from_millis(20);
+/// Commands queued for the core.
+const INBOX: usize = 256;
+/// Finished utterances kept in the snapshot's log.
+const LOG_LEN: usize = 200;
+/// Level readings (100 ms each) kept for the waveform.
+const WAVEFORM_LEN: usize = 80;
+/// A peak below this counts as silence for the silent-microphone warning.
+const SILENCE_PEAK: f32 = 0.01;
+
+/// What the GUI and tray draw. Cheap to clone: the log is shared.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The state machine's visible state.
+    pub state: DictationState,
+    /// One line saying what is happening or what went wrong.
+    pub status: String,
+    /// Committed text of the utterance being dictated (or the last one).
+    pub committed: String,
+    /// Tentative text that may still change.
+    pub tentative: String,
+    /// The latest input level.
+    pub level: Level,
+    /// Recent peaks, oldest first, for the waveform.
+    pub waveform: Vec<f32>,
+    /// Finished utterances, oldest first.
+    pub log: Arc<Vec<Utterance>>,
+    /// Problems the user should read (settings, typing, hotkey, tray).
+    pub notices: Vec<String>,
+    /// The settings in force.
+    pub settings: Arc<Settings>,
+}
+
+impl Snapshot {
+    /// The newest finished utterance's text.
+    #[must_use]
+    pub fn last_transcript(&self) -> Option<&str> {
+        self.log.last().map(|u| u.text.as_str())
+    }
+}
+
+/// Input of the core thread.
+#[derive(Debug)]
+pub enum CoreInput {
+    /// A user's request.
+    Command(Command),
+    /// What the typing thread did.
+    Typed(TypeResult),
+}
+
+/// Called with every new snapshot, on the core thread: must not block.
+pub type Observer = Box<dyn Fn(&Arc<Snapshot>) + Send>;
+
+/// The latest snapshot and who wants to hear of the next one.
+#[derive(Clone, Default)]
+pub struct SnapshotCell {
+    latest: Arc<Mutex<Arc<Snapshot>>>,
+    observers: Arc<Mutex<Vec<Observer>>>,
+}
+
+impl SnapshotCell {
+    /// The newest snapshot.
+    #[must_use]
+    pub fn get(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.latest.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Calls `f` with each snapshot published from now on.
+    pub fn watch(&self, f: Observer) {
+        self.observers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(f);
+    }
+
+    fn publish(&self, snapshot: Snapshot) {
+        let snapshot = Arc::new(snapshot);
+        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&snapshot);
+        for observer in self
+            .observers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            observer(&snapshot);
+        }
+    }
+}
+
+/// How the core starts.
+pub struct CoreOptions {
+    /// Settings in force at start.
+    pub settings: Settings,
+    /// Where applied settings are saved (`None`: not saved, e.g. in tests).
+    pub settings_path: Option<PathBuf>,
+    /// Problems found before the core started (settings file, …).
+    pub notices: Vec<String>,
+    /// Where typing jobs go (`None`: typing unavailable).
+    pub typer: Option<SyncSender<TypeJob>>,
+}
+
+/// The core's inbox, both ends.
+pub type Channel = (SyncSender<CoreInput>, Receiver<CoreInput>);
+
+/// Makes the core's inbox before the core exists, so that workers that
+/// report to it (typing) can be started first.
+#[must_use]
+pub fn channel() -> Channel {
+    mpsc::sync_channel(INBOX)
+}
+
+/// A running core thread.
+pub struct Core {
+    inbox: SyncSender<CoreInput>,
+    snapshot: SnapshotCell,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Core {
+    /// Starts the `core` thread.
+    ///
+    /// # Errors
+    /// When the thread cannot be spawned.
+    pub fn spawn(options: CoreOptions, channel: Channel) -> std::io::Result<Self> {
+        let (inbox, rx) = channel;
+        let snapshot = SnapshotCell::default();
+        let mut coordinator = Coordinator::new(options, snapshot.clone());
+        coordinator.publish();
+        let handle = std::thread::Builder::new()
+            .name("core".into())
+            .spawn(move || coordinator.run(&rx))?;
+        Ok(Self {
+            inbox,
+            snapshot,
+            handle: Some(handle),
+        })
+    }
+
+    /// A sender for commands and typing results.
+    #[must_use]
+    pub fn sender(&self) -> SyncSender<CoreInput> {
+        self.inbox.clone()
+    }
+
+    /// Sends a command; a full queue drops it with a log line (the user can
+    /// press again), a stopped core is ignored.
+    pub fn send(&self, command: Command) {
+        if let Err(e) = self.inbox.try_send(CoreInput::Command(command)) {
+            tracing::warn!("core is not taking commands: {e}");
+        }
+    }
+
+    /// The snapshots.
+    #[must_use]
+    pub fn snapshots(&self) -> &SnapshotCell {
+        &self.snapshot
+    }
+
+    /// Stops the core thread and waits for it.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.inbox.send(CoreInput::Command(Command::Shutdown));
+        if let Some(handle) = self.handle.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("core thread panicked");
+        }
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One utterance's pipeline and what has been done with its words.
+struct Session {
+    id: u64,
+    pipeline: Pipeline,
+    words: NewWords,
+    committed: String,
+    tentative: String,
+    typed: TypedOutcome,
+    device: String,
+    silent_since: Option<Instant>,
+    warned_silent: bool,
+}
+
+struct Coordinator {
+    cell: SnapshotCell,
+    settings: Arc<Settings>,
+    settings_path: Option<PathBuf>,
+    typer: Option<SyncSender<TypeJob>>,
+    paused: bool,
+    active: Option<Session>,
+    flushing: Vec<Session>,
+    next_id: u64,
+    error: Option<String>,
+    status: String,
+    committed: String,
+    tentative: String,
+    level: Level,
+    waveform: VecDeque<f32>,
+    log: Arc<Vec<Utterance>>,
+    notices: Vec<String>,
+    hotkey_held: bool,
+    held_back: Vec<TypeJob>,
+    typed_anything: bool,
+    dirty: bool,
+}
+
+impl Coordinator {
+    fn new(options: CoreOptions, cell: SnapshotCell) -> Self {
+        let mut me = Self {
+            cell,
+            settings: Arc::new(options.settings),
+            settings_path: options.settings_path,
+            typer: options.typer,
+            paused: false,
+            active: None,
+            flushing: Vec::new(),
+            next_id: 1,
+            error: None,
+            status: String::new(),
+            committed: String::new(),
+            tentative: String::new(),
+            level: Level::default(),
+            waveform: VecDeque::with_capacity(WAVEFORM_LEN),
+            log: Arc::new(Vec::new()),
+            notices: options.notices,
+            hotkey_held: false,
+            held_back: Vec::new(),
+            typed_anything: false,
+            dirty: true,
+        };
+        me.status = me.ready_status();
+        me
+    }
+
+    fn run(mut self, inbox: &Receiver<CoreInput>) {
+        loop {
+            let input = if self.active.is_none() && self.flushing.is_empty() {
+                // Nothing running: sleep until someone asks for something.
+                inbox.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                inbox.recv_timeout(PIPELINE_POLL)
+            };
+            match input {
+                Ok(CoreInput::Command(Command::Shutdown)) | Err(RecvTimeoutError::Disconnected) => {
+                    break;
+                }
+                Ok(CoreInput::Command(command)) => self.on_command(&command),
+                Ok(CoreInput::Typed(result)) => self.on_typed(result),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.drain_pipelines();
+            if self.dirty {
+                self.publish();
+            }
+        }
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(session) = self.active.take() {
+            session.pipeline.stop_source();
+            self.flushing.push(session);
+        }
+        // Dropping a pipeline stops and joins its threads; the server's last
+        // words are not awaited at quit.
+        self.flushing.clear();
+    }
+
+    fn on_command(&mut self, command: &Command) {
+        self.dirty = true;
+        match command {
+            Command::HotkeyPressed => self.hotkey_held = true,
+            Command::HotkeyReleased => {
+                self.hotkey_held = false;
+                for job in std::mem::take(&mut self.held_back) {
+                    self.send_typing(job);
+                }
+            }
+            Command::SetPaused(paused) => {
+                self.paused = *paused;
+                self.status = if self.paused {
+                    "Paused: the hotkey does nothing until you resume".into()
+                } else {
+                    self.ready_status()
+                };
+            }
+            Command::ApplySettings(settings) => self.apply_settings(settings.as_ref().clone()),
+            Command::Notice(text) => self.notices.push(text.clone()),
+            Command::DismissNotices => self.notices.clear(),
+            _ => {}
+        }
+        let facts = Facts {
+            mode: self.settings.hotkey.mode,
+            listening: self.active.is_some(),
+            paused: self.paused,
+        };
+        match state::decide(command, facts) {
+            Action::Start => self.start_session(),
+            Action::Stop => self.stop_session(),
+            Action::Nothing => {}
+        }
+    }
+
+    fn apply_settings(&mut self, settings: Settings) {
+        let problems = settings.validate();
+        if !problems.is_empty() {
+            for p in problems {
+                self.notices.push(format!("setting not applied: {p}"));
+            }
+            return;
+        }
+        if let Some(path) = &self.settings_path
+            && let Err(e) = settings.save(path)
+        {
+            self.notices.push(format!(
+                "settings are in use but could not be saved to {}: {e}",
+                path.display()
+            ));
+        }
+        self.settings = Arc::new(settings);
+        if self.active.is_none() && self.flushing.is_empty() && self.error.is_none() {
+            self.status = self.ready_status();
+        }
+    }
+
+    fn ready_status(&self) -> String {
+        let how = match self.settings.hotkey.mode {
+            HotkeyMode::PushToTalk => "hold",
+            HotkeyMode::Toggle => "press",
+        };
+        format!("Ready: {how} {} to dictate", self.settings.hotkey.binding)
+    }
+
+    fn start_session(&mut self) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let device =
+            (!self.settings.audio.device.is_empty()).then(|| self.settings.audio.device.clone());
+        let source = Source::Microphone {
+            device: device.clone(),
+        };
+        let config = AsrWorkerConfig::new(self.settings.server.url.clone());
+        match Pipeline::start(source, config, None) {
+            Ok(pipeline) => {
+                self.error = None;
+                self.committed.clear();
+                self.tentative.clear();
+                self.status = "Opening the microphone…".into();
+                self.active = Some(Session {
+                    id,
+                    pipeline,
+                    words: NewWords::default(),
+                    committed: String::new(),
+                    tentative: String::new(),
+                    typed: if self.settings.typing.enabled {
+                        TypedOutcome::Typed
+                    } else {
+                        TypedOutcome::Off
+                    },
+                    device: device.unwrap_or_else(|| "the default microphone".into()),
+                    silent_since: None,
+                    warned_silent: false,
+                });
+            }
+            Err(e) => self.fail(format!("cannot start dictation: {e}")),
+        }
+    }
+
+    fn stop_session(&mut self) {
+        if let Some(session) = self.active.take() {
+            session.pipeline.stop_source();
+            self.status = "Transcribing the last words…".into();
+            self.flushing.push(session);
+        }
+    }
+
+    fn fail(&mut self, message: String) {
+        self.status = message.clone();
+        self.error = Some(message);
+    }
+
+    fn drain_pipelines(&mut self) {
+        let mut events = Vec::new();
+        for session in self.active.iter().chain(&self.flushing) {
+            while let Ok(event) = session.pipeline.events().try_recv() {
+                events.push((session.id, event));
+            }
+        }
+        for (id, event) in events {
+            self.dirty = true;
+            self.on_pipeline(id, event);
+        }
+    }
+
+    fn session_mut(&mut self, id: u64) -> Option<&mut Session> {
+        self.active
+            .iter_mut()
+            .chain(self.flushing.iter_mut())
+            .find(|s| s.id == id)
+    }
+
+    fn on_pipeline(&mut self, id: u64, event: PipelineEvent) {
+        let is_active = self.active.as_ref().is_some_and(|s| s.id == id);
+        match event {
+            PipelineEvent::SourceStarted { name, .. } => {
+                if let Some(s) = self.session_mut(id) {
+                    s.device = name.clone();
+                }
+                if is_active {
+                    self.status = format!("Listening on {name}");
+                }
+            }
+            PipelineEvent::Connected { resending_secs } if resending_secs > 0.0 => {
+                self.status = format!(
+                    "Reconnected; re-sending {resending_secs:.1} s of audio not yet transcribed"
+                );
+            }
+            PipelineEvent::Connected { .. } => {}
+            PipelineEvent::Transcript {
+                committed,
+                tentative,
+            } => self.on_transcript(id, is_active, committed, tentative),
+            PipelineEvent::Disconnected {
+                reason,
+                retry_in,
+                ever_connected,
+            } => {
+                let what = if ever_connected {
+                    "Lost the speech server"
+                } else {
+                    "Cannot reach the speech server"
+                };
+                self.status = format!(
+                    "{what} at {} ({reason}); retrying in {:.0} s — your words are kept",
+                    self.settings.server.url,
+                    retry_in.as_secs_f64().ceil()
+                );
+            }
+            PipelineEvent::ServerWarning(w) => self.notices.push(format!("speech server: {w}")),
+            PipelineEvent::Level(level) => self.on_level(id, is_active, level),
+            PipelineEvent::Overflow { samples } => self.notices.push(format!(
+                "{samples} audio samples were lost because the computer was too busy"
+            )),
+            PipelineEvent::DeviceLost(why) => {
+                self.notices
+                    .push(format!("{why}; what was heard so far is being transcribed"));
+                if is_active {
+                    self.stop_session();
+                }
+            }
+            PipelineEvent::Finished { text, .. } => self.finish(id, &text, None),
+            PipelineEvent::Failed(_, message) => {
+                let text = self
+                    .session_mut(id)
+                    .map(|s| s.committed.clone())
+                    .unwrap_or_default();
+                self.finish(id, &text, Some(message));
+            }
+        }
+    }
+
+    fn on_transcript(&mut self, id: u64, is_active: bool, committed: String, tentative: String) {
+        let piece = self.session_mut(id).and_then(|s| {
+            s.committed.clone_from(&committed);
+            s.tentative.clone_from(&tentative);
+            s.words.take(&committed, false)
+        });
+        if is_active || self.active.is_none() {
+            self.committed = committed;
+            self.tentative = tentative;
+        }
+        if let Some(piece) = piece {
+            self.type_piece(id, &piece);
+        }
+    }
+
+    fn on_level(&mut self, id: u64, is_active: bool, level: Level) {
+        if !is_active {
+            return;
+        }
+        self.level = level;
+        if self.waveform.len() == WAVEFORM_LEN {
+            self.waveform.pop_front();
+        }
+        self.waveform.push_back(level.peak);
+        let warn_after =
+            Duration::from_secs_f32(self.settings.voice_activation.silent_mic_warning_secs);
+        let mut warning = None;
+        if let Some(s) = self.session_mut(id) {
+            if level.peak >= SILENCE_PEAK {
+                s.silent_since = None;
+            } else {
+                let since = *s.silent_since.get_or_insert_with(Instant::now);
+                if !s.warned_silent && since.elapsed() >= warn_after {
+                    s.warned_silent = true;
+                    warning = Some(format!(
+                        "{} has been silent for {:.0} s: is it muted, or is another microphone selected?",
+                        s.device,
+                        warn_after.as_secs_f64()
+                    ));
+                }
+            }
+        }
+        if let Some(w) = warning {
+            self.notices.push(w);
+        }
+    }
+
+    /// Ends an utterance: types its last words, logs it, drops its pipeline.
+    fn finish(&mut self, id: u64, text: &str, failure: Option<String>) {
+        let last_piece = self.session_mut(id).and_then(|s| s.words.take(text, true));
+        if let Some(piece) = last_piece {
+            self.type_piece(id, &piece);
+        }
+        let session = if self.active.as_ref().is_some_and(|s| s.id == id) {
+            self.active.take()
+        } else {
+            let at = self.flushing.iter().position(|s| s.id == id);
+            at.map(|i| self.flushing.remove(i))
+        };
+        let Some(session) = session else { return };
+        if !text.trim().is_empty() {
+            let log = Arc::make_mut(&mut self.log);
+            log.push(Utterance {
+                id,
+                at: SystemTime::now(),
+                text: text.to_owned(),
+                typed: session.typed.clone(),
+            });
+            if log.len() > LOG_LEN {
+                log.remove(0);
+            }
+        }
+        if self.active.is_none() {
+            self.committed = text.to_owned();
+            self.tentative.clear();
+            self.level = Level::default();
+        }
+        match failure {
+            Some(message) => self.fail(message),
+            None if self.active.is_none() && self.flushing.is_empty() => {
+                self.status = if text.trim().is_empty() {
+                    "Heard nothing. ".to_owned() + &self.ready_status()
+                } else {
+                    self.ready_status()
+                };
+            }
+            None => {}
+        }
+        // The pipeline's threads are done; joining them is quick.
+        drop(session);
+    }
+
+    fn type_piece(&mut self, id: u64, piece: &str) {
+        if !self.settings.typing.enabled {
+            return;
+        }
+        let text = replace::apply(piece, &self.settings.replacements);
+        let text = if self.typed_anything {
+            format!(" {text}")
+        } else {
+            text
+        };
+        self.typed_anything = true;
+        let job = TypeJob {
+            utterance: id,
+            text,
+            settings: self.settings.typing.clone(),
+        };
+        if self.hotkey_held && self.settings.hotkey.mode == HotkeyMode::PushToTalk {
+            // While the hotkey is held the X server sends every key to the
+            // hotkey's grab, not to the focused window: type on release.
+            self.held_back.push(job);
+        } else {
+            self.send_typing(job);
+        }
+    }
+
+    fn send_typing(&mut self, job: TypeJob) {
+        let id = job.utterance;
+        let Some(typer) = &self.typer else {
+            self.set_typed(id, TypedOutcome::NotTyped("typing is unavailable".into()));
+            return;
+        };
+        if let Err(e) = typer.try_send(job) {
+            let why = format!("typing is behind, words not typed: {e}");
+            self.notices.push(why.clone());
+            self.set_typed(id, TypedOutcome::NotTyped(why));
+        }
+    }
+
+    fn on_typed(&mut self, result: TypeResult) {
+        self.dirty = true;
+        match result {
+            TypeResult::Typed { .. } => {}
+            TypeResult::Skipped { utterance, why } => {
+                self.status.clone_from(&why);
+                self.set_typed(utterance, TypedOutcome::NotTyped(why));
+            }
+            TypeResult::Failed { utterance, why } => {
+                self.notices.push(format!("typing failed: {why}"));
+                self.set_typed(utterance, TypedOutcome::NotTyped(why));
+            }
+        }
+    }
+
+    fn set_typed(&mut self, id: u64, outcome: TypedOutcome) {
+        if let Some(s) = self.session_mut(id) {
+            s.typed = outcome;
+            return;
+        }
+        if let Some(u) = Arc::make_mut(&mut self.log).iter_mut().find(|u| u.id == id) {
+            u.typed = outcome;
+        }
+    }
+
+    fn publish(&mut self) {
+        self.dirty = false;
+        let snapshot = Snapshot {
+            state: state::visible_state(
+                self.active.is_some(),
+                !self.flushing.is_empty(),
+                self.paused,
+                self.error.is_some(),
+            ),
+            status: self.status.clone(),
+            committed: self.committed.clone(),
+            tentative: self.tentative.clone(),
+            level: self.level,
+            waveform: self.waveform.iter().copied().collect(),
+            log: Arc::clone(&self.log),
+            notices: self.notices.clone(),
+            settings: Arc::clone(&self.settings),
+        };
+        self.cell.publish(snapshot);
+    }
+}

@@ -1,0 +1,378 @@
+//! `tonnytray` with no subcommand: the desktop app. Wires the threads
+//! together (typing, core, tray, hotkey, single-instance socket) and runs
+//! the eframe window on the main thread. The window only draws snapshots
+//! and forwards the user's requests; closing it hides it to the tray while
+//! dictation goes on.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use crate::config::settings::{self, Settings, Theme};
+use crate::core::{self, Core, CoreInput, CoreOptions, SnapshotCell};
+use crate::hotkey::Hotkey;
+use crate::instance::{self, Claim};
+use crate::integrations::typing;
+use crate::messages::Command;
+use crate::telemetry::LogBuffer;
+use crate::tray::{self, TrayHandle, TrayView, WindowRequest};
+use crate::ui::{self, Tab, UiAction, UiState, View};
+
+/// Options of the desktop app.
+#[derive(Debug, Clone, Default)]
+pub struct DesktopOptions {
+    /// Settings file (default: the XDG config dir).
+    pub settings: Option<PathBuf>,
+    /// Start with the window hidden (also a setting).
+    pub hidden: bool,
+}
+
+type Waker = Arc<OnceLock<egui::Context>>;
+
+fn wake(waker: &Waker) {
+    if let Some(ctx) = waker.get() {
+        ctx.request_repaint();
+    }
+}
+
+/// Runs the desktop app until the user quits.
+pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
+    let waker: Waker = Arc::new(OnceLock::new());
+    let (window_tx, window_rx) = mpsc::channel::<WindowRequest>();
+    let to_window = window_sender(window_tx, Arc::clone(&waker));
+
+    let (inbox, rx) = core::channel();
+    let snapshots_for_socket: Arc<OnceLock<SnapshotCell>> = Arc::new(OnceLock::new());
+    let claim = {
+        let to_window = Arc::clone(&to_window);
+        let inbox = inbox.clone();
+        let cell = Arc::clone(&snapshots_for_socket);
+        instance::claim(move |line| answer(line, &to_window, &inbox, cell.get()))
+    };
+    match claim {
+        Ok(Claim::AlreadyRunning) => {
+            eprintln!("tonnytray: already running; its window was brought forward");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Claim::Mine) => {}
+        Err(e) => tracing::warn!("single-instance socket unavailable: {e}"),
+    }
+
+    let path = options.settings.clone().or_else(Settings::default_path);
+    let (loaded_settings, notices) = load_settings(path.as_deref());
+    let hidden = options.hidden || loaded_settings.ui.start_hidden;
+
+    let core = match start_core(loaded_settings.clone(), path, notices, (inbox.clone(), rx)) {
+        Ok(core) => core,
+        Err(e) => {
+            eprintln!("tonnytray: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let _ = snapshots_for_socket.set(core.snapshots().clone());
+    let to_core: Arc<dyn Fn(Command) + Send + Sync> = {
+        let inbox = Mutex::new(inbox);
+        Arc::new(move |command| {
+            let _ = inbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .try_send(CoreInput::Command(command));
+        })
+    };
+
+    let (tray, tray_problem) = match tray::spawn(Arc::clone(&to_core), to_window) {
+        Ok(t) => (Some(Arc::new(t)), None),
+        Err(e) => {
+            tracing::warn!("{e}");
+            (None, Some(e))
+        }
+    };
+    watch(core.snapshots(), tray.clone(), Arc::clone(&waker));
+
+    let mut hotkey = Hotkey::new(Arc::clone(&to_core));
+    let hotkey_problem = hotkey.bind(&loaded_settings.hotkey.binding).err();
+    if let Some(p) = &hotkey_problem {
+        tracing::warn!("{p}");
+    }
+
+    let app = DesktopApp {
+        to_core,
+        snapshots: core.snapshots().clone(),
+        window_rx,
+        ui: UiState::default(),
+        hotkey,
+        bound: loaded_settings.hotkey.binding.clone(),
+        hotkey_problem,
+        tray_problem,
+        theme: None,
+        logs,
+        quitting: false,
+    };
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("TonnyTray")
+            .with_app_id("tonnytray")
+            .with_inner_size([400.0, 440.0])
+            .with_min_inner_size([320.0, 300.0])
+            .with_visible(!hidden),
+        ..Default::default()
+    };
+    let result = eframe::run_native(
+        "TonnyTray",
+        native,
+        Box::new(move |cc| {
+            let _ = waker.set(cc.egui_ctx.clone());
+            Ok(Box::new(app))
+        }),
+    );
+    core.shutdown();
+    drop(tray);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "tonnytray: the window could not be shown: {e}; `tonnytray listen` works without one"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sends requests to the window and wakes it (it may be hidden).
+fn window_sender(
+    tx: mpsc::Sender<WindowRequest>,
+    waker: Waker,
+) -> Arc<dyn Fn(WindowRequest) + Send + Sync> {
+    let tx = Mutex::new(tx);
+    Arc::new(move |request| {
+        let _ = tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(request);
+        wake(&waker);
+    })
+}
+
+/// Starts the `typing` thread and the `core` thread that it reports to.
+fn start_core(
+    settings: Settings,
+    settings_path: Option<PathBuf>,
+    notices: Vec<String>,
+    channel: core::coordinator::Channel,
+) -> std::io::Result<Core> {
+    let inbox = channel.0.clone();
+    let typer = match typing::spawn(move |result| {
+        let _ = inbox.send(CoreInput::Typed(result));
+    }) {
+        Ok((tx, _handle)) => Some(tx),
+        Err(e) => {
+            tracing::error!("typing thread: {e}");
+            None
+        }
+    };
+    Core::spawn(
+        CoreOptions {
+            settings,
+            settings_path,
+            notices,
+            typer,
+        },
+        channel,
+    )
+}
+
+/// Loads the settings, turning every problem into a notice for the user.
+fn load_settings(path: Option<&std::path::Path>) -> (Settings, Vec<String>) {
+    let Some(path) = path else {
+        return (
+            Settings::default(),
+            vec!["no config directory is known (HOME unset?); settings will not be saved".into()],
+        );
+    };
+    let loaded = settings::load(path);
+    let mut notices: Vec<String> = loaded
+        .problems
+        .iter()
+        .map(|p| format!("settings: {p}"))
+        .collect();
+    if let Some(copy) = &loaded.kept_copy {
+        notices.push(format!(
+            "the settings file had problems; the original is kept at {}",
+            copy.display()
+        ));
+    }
+    for n in &notices {
+        tracing::warn!("{n}");
+    }
+    (loaded.settings, notices)
+}
+
+/// Keeps the tray in step with the core and wakes the window on each change.
+fn watch(cell: &SnapshotCell, tray: Option<Arc<TrayHandle>>, waker: Waker) {
+    let last: Mutex<Option<TrayView>> = Mutex::new(None);
+    cell.watch(Box::new(move |snapshot| {
+        wake(&waker);
+        let Some(tray) = &tray else { return };
+        let view = TrayView {
+            state: snapshot.state,
+            status: snapshot.status.clone(),
+            last: snapshot.last_transcript().map(str::to_owned),
+        };
+        let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.as_ref() != Some(&view) {
+            *last = Some(view.clone());
+            tray.show(view);
+        }
+    }));
+}
+
+/// Answers a request on the single-instance socket.
+fn answer(
+    line: &str,
+    to_window: &Arc<dyn Fn(WindowRequest) + Send + Sync>,
+    inbox: &std::sync::mpsc::SyncSender<CoreInput>,
+    cell: Option<&SnapshotCell>,
+) -> String {
+    match line {
+        "show" => {
+            to_window(WindowRequest::Show(None));
+            "ok".into()
+        }
+        "quit" => {
+            to_window(WindowRequest::Quit);
+            "ok".into()
+        }
+        "toggle" => match inbox.try_send(CoreInput::Command(Command::ToggleRecording)) {
+            Ok(()) => "ok".into(),
+            Err(e) => format!("error: {e}"),
+        },
+        "status" => cell.map_or_else(
+            || "error: starting".into(),
+            |cell| status_json(&cell.get()).to_string(),
+        ),
+        other => format!("error: unknown request {other:?}"),
+    }
+}
+
+/// The snapshot as JSON, for `tonnytray status`.
+#[must_use]
+pub fn status_json(s: &core::Snapshot) -> serde_json::Value {
+    let log: Vec<_> = s
+        .log
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "id": u.id,
+                "text": u.text,
+                "typed": match &u.typed {
+                    crate::messages::TypedOutcome::Off => "off".to_owned(),
+                    crate::messages::TypedOutcome::Typed => "typed".to_owned(),
+                    crate::messages::TypedOutcome::NotTyped(why) => format!("not typed: {why}"),
+                },
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "state": s.state.label(),
+        "status": s.status,
+        "committed": s.committed,
+        "tentative": s.tentative,
+        "log": log,
+        "notices": s.notices,
+    })
+}
+
+struct DesktopApp {
+    to_core: Arc<dyn Fn(Command) + Send + Sync>,
+    snapshots: SnapshotCell,
+    window_rx: Receiver<WindowRequest>,
+    ui: UiState,
+    hotkey: Hotkey,
+    bound: String,
+    hotkey_problem: Option<String>,
+    tray_problem: Option<String>,
+    theme: Option<Theme>,
+    logs: LogBuffer,
+    quitting: bool,
+}
+
+impl eframe::App for DesktopApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        while let Ok(request) = self.window_rx.try_recv() {
+            match request {
+                WindowRequest::Show(tab) => {
+                    if let Some(tab) = tab {
+                        self.ui.view = View::Dashboard(tab);
+                    }
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                }
+                WindowRequest::Quit => self.quit(ctx),
+            }
+        }
+        if ctx.input(|i| i.viewport().close_requested()) && !self.quitting {
+            // Closing hides to the tray; Quit is in the tray menu and the window.
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            ctx.send_viewport_cmd(egui::ViewportCommand::Visible(false));
+        }
+        let snapshot = self.snapshots.get();
+        if snapshot.settings.hotkey.binding != self.bound {
+            self.bound.clone_from(&snapshot.settings.hotkey.binding);
+            self.hotkey_problem = self.hotkey.bind(&self.bound).err();
+        }
+        if self.theme != Some(snapshot.settings.ui.theme) {
+            self.theme = Some(snapshot.settings.ui.theme);
+            ctx.set_theme(ui::theme_preference(snapshot.settings.ui.theme));
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let snapshot = self.snapshots.get();
+        self.ui.local_problems = self
+            .tray_problem
+            .iter()
+            .chain(&self.hotkey_problem)
+            .cloned()
+            .collect();
+        match self.ui.view {
+            View::Dashboard(Tab::Logs) => self.ui.logs = self.logs.lines(),
+            View::Dashboard(Tab::Settings) if self.ui.devices.is_empty() => self.refresh_devices(),
+            _ => {}
+        }
+        for action in ui::draw(ui, &snapshot, &mut self.ui) {
+            match action {
+                UiAction::Core(command) => (self.to_core)(command),
+                UiAction::Copy(text) => ui.ctx().copy_text(text),
+                UiAction::RefreshDevices => self.refresh_devices(),
+                UiAction::Hide => {
+                    ui.ctx()
+                        .send_viewport_cmd(egui::ViewportCommand::Visible(false));
+                }
+                UiAction::Quit => self.quit(ui.ctx()),
+            }
+        }
+    }
+}
+
+impl DesktopApp {
+    fn quit(&mut self, ctx: &egui::Context) {
+        self.quitting = true;
+        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+    }
+
+    fn refresh_devices(&mut self) {
+        match crate::audio::capture::list_input_devices() {
+            Ok(devices) => {
+                self.ui.devices = devices
+                    .into_iter()
+                    .map(|d| {
+                        let mark = if d.is_default { " (default)" } else { "" };
+                        (d.id, format!("{}{mark}", d.name))
+                    })
+                    .collect();
+            }
+            Err(e) => (self.to_core)(Command::Notice(e.to_string())),
+        }
+    }
+}

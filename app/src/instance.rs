@@ -1,0 +1,94 @@
+//! One TonnyTray per user session. The first instance listens on a Unix
+//! socket in `$XDG_RUNTIME_DIR`; a second launch asks it to show its window
+//! and exits. The same socket answers `tonnytray status` (a JSON snapshot)
+//! and `tonnytray toggle` (for desktop shortcuts where global hotkeys cannot
+//! work, such as Wayland).
+//!
+//! The protocol is one request line (`show`, `toggle`, `status`, `quit`) and one
+//! reply line. On systems without Unix sockets there is no single-instance
+//! check.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the socket lives.
+#[must_use]
+pub fn socket_path() -> PathBuf {
+    let dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(std::env::temp_dir, PathBuf::from);
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    dir.join(format!("tonnytray-{user}.sock"))
+}
+
+/// Sends one request to the running instance and returns its reply.
+///
+/// # Errors
+/// When no instance is running (or it does not answer).
+#[cfg(unix)]
+pub fn request(line: &str) -> std::io::Result<String> {
+    use std::os::unix::net::UnixStream;
+    let mut stream = UnixStream::connect(socket_path())?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(format!("{line}\n").as_bytes())?;
+    let mut reply = String::new();
+    BufReader::new(stream).read_line(&mut reply)?;
+    Ok(reply.trim_end().to_owned())
+}
+
+/// Without Unix sockets there is no running instance to ask.
+///
+/// # Errors
+/// Always.
+#[cfg(not(unix))]
+pub fn request(_line: &str) -> std::io::Result<String> {
+    Err(std::io::Error::other("not supported on this system"))
+}
+
+/// The outcome of trying to be the one instance.
+pub enum Claim {
+    /// This process is the instance; requests are served on a thread.
+    Mine,
+    /// Another instance is running and was asked to show itself.
+    AlreadyRunning,
+}
+
+/// Becomes the instance, answering each request line with `answer`.
+///
+/// # Errors
+/// When the socket cannot be created (the app still runs, unguarded).
+#[cfg(unix)]
+pub fn claim(answer: impl Fn(&str) -> String + Send + 'static) -> std::io::Result<Claim> {
+    use std::os::unix::net::UnixListener;
+    let path = socket_path();
+    if request("show").is_ok() {
+        return Ok(Claim::AlreadyRunning);
+    }
+    // Nobody answered: a socket file left by a crash is stale.
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    std::thread::Builder::new()
+        .name("instance".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut reader = BufReader::new(&stream);
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_ok() {
+                    let reply = answer(line.trim());
+                    let _ = (&stream).write_all(format!("{reply}\n").as_bytes());
+                }
+            }
+        })?;
+    Ok(Claim::Mine)
+}
+
+/// Without Unix sockets every launch is its own instance.
+///
+/// # Errors
+/// Never.
+#[cfg(not(unix))]
+pub fn claim(_answer: impl Fn(&str) -> String + Send + 'static) -> std::io::Result<Claim> {
+    Ok(Claim::Mine)
+}

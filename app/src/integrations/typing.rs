@@ -1,0 +1,371 @@
+//! Typing committed words into the focused window, on the `typing` thread.
+//!
+//! X11 uses `xdotool type`; Wayland uses `wtype` or `ydotool`. When no typing
+//! tool works, the text is pasted through the clipboard (`xclip` or
+//! `wl-copy`) and the user's clipboard is put back. The per-app allow/deny
+//! list is checked against the focused window's title and class (X11 only:
+//! Wayland does not tell other clients which window has focus). Every
+//! outcome is reported back; a failure is never swallowed.
+//!
+//! External tools rather than a crate: they are what every desktop already
+//! ships for this, they work across X11 and the Wayland compositors that
+//! allow it, and a crate would need unsafe X11/uinput code of our own.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, SyncSender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::config::settings::{TypingMethod, TypingSettings};
+
+/// Pieces of text waiting to be typed; beyond this the core is told at once.
+const QUEUE: usize = 64;
+
+/// Text to type.
+#[derive(Debug, Clone)]
+pub struct TypeJob {
+    /// Which utterance it belongs to.
+    pub utterance: u64,
+    /// The text, replacements already applied.
+    pub text: String,
+    /// The typing settings at the time the words were committed.
+    pub settings: TypingSettings,
+}
+
+/// What happened to a [`TypeJob`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeResult {
+    /// Typed, with the tool named.
+    Typed {
+        /// The job's utterance.
+        utterance: u64,
+    },
+    /// Deliberately not typed (filter, own window), and why.
+    Skipped {
+        /// The job's utterance.
+        utterance: u64,
+        /// Why, for the user.
+        why: String,
+    },
+    /// Could not type, and what to do about it.
+    Failed {
+        /// The job's utterance.
+        utterance: u64,
+        /// What went wrong.
+        why: String,
+    },
+}
+
+/// Starts the `typing` thread; results go to `report`.
+///
+/// # Errors
+/// When the thread cannot be spawned.
+pub fn spawn(
+    report: impl Fn(TypeResult) + Send + 'static,
+) -> std::io::Result<(SyncSender<TypeJob>, JoinHandle<()>)> {
+    let (tx, rx) = mpsc::sync_channel::<TypeJob>(QUEUE);
+    let handle = std::thread::Builder::new()
+        .name("typing".into())
+        .spawn(move || {
+            let session = Session::detect();
+            for job in rx {
+                report(type_one(&session, &job));
+            }
+        })?;
+    Ok((tx, handle))
+}
+
+/// The kind of desktop session, from the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Session {
+    /// An X server (`DISPLAY`).
+    X11,
+    /// A Wayland compositor (`WAYLAND_DISPLAY`).
+    Wayland,
+    /// No graphical session.
+    None,
+}
+
+impl Session {
+    /// Reads `WAYLAND_DISPLAY` and `DISPLAY`.
+    #[must_use]
+    pub fn detect() -> Self {
+        let set = |k| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+        if set("WAYLAND_DISPLAY") {
+            Self::Wayland
+        } else if set("DISPLAY") {
+            Self::X11
+        } else {
+            Self::None
+        }
+    }
+}
+
+/// The focused window, as far as the session tells.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FocusedWindow {
+    /// Title.
+    pub title: String,
+    /// `WM_CLASS` (instance and class), if known.
+    pub class: String,
+    /// Owning process, if known.
+    pub pid: Option<u32>,
+}
+
+/// Decides whether the allow/deny lists let text go to this window.
+/// `None` means yes; `Some(why)` means no.
+#[must_use]
+pub fn filter(window: &FocusedWindow, settings: &TypingSettings) -> Option<String> {
+    let haystack = format!("{} {}", window.title, window.class).to_lowercase();
+    let hit = |list: &[String]| {
+        list.iter()
+            .map(|s| s.trim().to_lowercase())
+            .find(|s| !s.is_empty() && haystack.contains(s.as_str()))
+    };
+    if let Some(rule) = hit(&settings.deny) {
+        return Some(format!(
+            "not typed into {:?}: it matches the deny list entry {rule:?}",
+            window.title
+        ));
+    }
+    let allow_rules = settings.allow.iter().any(|s| !s.trim().is_empty());
+    if allow_rules && hit(&settings.allow).is_none() {
+        return Some(format!(
+            "not typed into {:?}: it is not on the allow list",
+            window.title
+        ));
+    }
+    None
+}
+
+fn type_one(session: &Session, job: &TypeJob) -> TypeResult {
+    let utterance = job.utterance;
+    let skipped = |why| TypeResult::Skipped { utterance, why };
+    let failed = |why| TypeResult::Failed { utterance, why };
+    let has_rules = job
+        .settings
+        .allow
+        .iter()
+        .chain(&job.settings.deny)
+        .any(|s| !s.trim().is_empty());
+    match session {
+        Session::None => {
+            return failed(
+                "no desktop session (neither DISPLAY nor WAYLAND_DISPLAY is set)".into(),
+            );
+        }
+        Session::X11 => {
+            if let Some(window) = focused_x11() {
+                if window.pid == Some(std::process::id()) {
+                    return skipped(
+                        "not typed: TonnyTray's own window has focus (use the hotkey from the app you want to type into)"
+                            .into(),
+                    );
+                }
+                if let Some(why) = filter(&window, &job.settings) {
+                    return skipped(why);
+                }
+            } else if has_rules {
+                return skipped(
+                    "not typed: the focused window is unknown, so the allow/deny list cannot be checked"
+                        .into(),
+                );
+            }
+        }
+        Session::Wayland if has_rules => {
+            return skipped(
+                "not typed: Wayland does not say which window has focus, so the allow/deny list cannot be checked"
+                    .into(),
+            );
+        }
+        Session::Wayland => {}
+    }
+    let typed = match job.settings.method {
+        TypingMethod::Auto => type_with_tool(*session, &job.text, job.settings.delay_ms),
+        TypingMethod::Clipboard => Err("clipboard chosen in settings".into()),
+    };
+    match typed {
+        Ok(()) => TypeResult::Typed { utterance },
+        Err(tool_problem) => match paste(*session, &job.text) {
+            Ok(()) => TypeResult::Typed { utterance },
+            Err(paste_problem) => failed(format!(
+                "could not type ({tool_problem}) nor paste ({paste_problem})"
+            )),
+        },
+    }
+}
+
+fn focused_x11() -> Option<FocusedWindow> {
+    let id = output(Command::new("xdotool").arg("getwindowfocus"))?;
+    let title = output(Command::new("xdotool").args(["getwindowname", &id])).unwrap_or_default();
+    let pid =
+        output(Command::new("xdotool").args(["getwindowpid", &id])).and_then(|p| p.parse().ok());
+    let class = output(Command::new("xprop").args(["-id", &id, "WM_CLASS"]))
+        .and_then(|line| {
+            line.split_once('=')
+                .map(|(_, v)| v.replace('"', "").trim().to_owned())
+        })
+        .unwrap_or_default();
+    Some(FocusedWindow { title, class, pid })
+}
+
+/// Runs a command and returns its trimmed stdout when it succeeds.
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.stderr(Stdio::null()).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn type_with_tool(session: Session, text: &str, delay_ms: u32) -> Result<(), String> {
+    let delay = delay_ms.to_string();
+    match session {
+        Session::X11 => run(
+            "xdotool",
+            &["type", "--clearmodifiers", "--delay", &delay, "--", text],
+            None,
+        ),
+        Session::Wayland => run("wtype", &["-d", &delay, "--", text], None).or_else(|e| {
+            run("ydotool", &["type", "--", text], None).map_err(|e2| format!("{e}; {e2}"))
+        }),
+        Session::None => Err("no desktop session".into()),
+    }
+}
+
+/// Pastes through the clipboard and puts the user's clipboard back.
+fn paste(session: Session, text: &str) -> Result<(), String> {
+    let (get, set, keys): (&[&str], &[&str], &[&str]) = match session {
+        Session::X11 => (
+            &["xclip", "-selection", "clipboard", "-o"],
+            &["xclip", "-selection", "clipboard", "-i"],
+            &["xdotool", "key", "--clearmodifiers", "ctrl+v"],
+        ),
+        Session::Wayland => (
+            &["wl-paste", "--no-newline"],
+            &["wl-copy"],
+            &["wtype", "-M", "ctrl", "v", "-m", "ctrl"],
+        ),
+        Session::None => return Err("no desktop session".into()),
+    };
+    let saved = output(Command::new(get[0]).args(&get[1..]));
+    run(set[0], &set[1..], Some(text))?;
+    let pasted = run(keys[0], &keys[1..], None);
+    // The target reads the clipboard asynchronously after the key press.
+    std::thread::sleep(Duration::from_millis(300));
+    let restored = run(set[0], &set[1..], Some(saved.as_deref().unwrap_or("")));
+    pasted?;
+    restored.map_err(|e| format!("pasted, but could not restore the clipboard: {e}"))
+}
+
+/// Runs a tool, feeding `stdin` if given; the error names the tool and what
+/// to install when it is missing.
+fn run(tool: &str, args: &[&str], stdin: Option<&str>) -> Result<(), String> {
+    if find_in_path(tool).is_none() {
+        return Err(format!("{tool} is not installed"));
+    }
+    let mut child = Command::new(tool)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {tool}: {e}"))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())
+            .map_err(|e| format!("cannot write to {tool}: {e}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{tool} did not finish: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        Err(format!("{tool} failed ({}): {}", out.status, err.trim()))
+    }
+}
+
+/// The full path of an executable on `PATH`.
+#[must_use]
+pub fn find_in_path(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(title: &str, class: &str) -> FocusedWindow {
+        FocusedWindow {
+            title: title.into(),
+            class: class.into(),
+            pid: None,
+        }
+    }
+
+    fn settings(allow: &[&str], deny: &[&str]) -> TypingSettings {
+        TypingSettings {
+            allow: allow.iter().map(|s| (*s).to_owned()).collect(),
+            deny: deny.iter().map(|s| (*s).to_owned()).collect(),
+            ..TypingSettings::default()
+        }
+    }
+
+    #[test]
+    fn empty_lists_allow_every_window() {
+        assert_eq!(filter(&window("notes", "gedit"), &settings(&[], &[])), None);
+        assert_eq!(
+            filter(&window("notes", "gedit"), &settings(&[" "], &[""])),
+            None
+        );
+    }
+
+    #[test]
+    fn deny_wins_and_matches_title_or_class_case_insensitively() {
+        let s = settings(&["term"], &["KeePass"]);
+        let why = filter(&window("Passwords", "keepassxc"), &s).expect("denied");
+        assert!(
+            why.contains("deny list") && why.contains("keepass"),
+            "{why}"
+        );
+        assert_eq!(filter(&window("bash", "XTerm"), &s), None);
+    }
+
+    #[test]
+    fn an_allow_list_keeps_out_everything_else() {
+        let s = settings(&["xterm"], &[]);
+        let why = filter(&window("Inbox", "thunderbird"), &s).expect("not allowed");
+        assert!(why.contains("allow list"), "{why}");
+    }
+
+    #[test]
+    fn a_missing_tool_is_named() {
+        let e = run("tonnytray-no-such-tool", &[], None).expect_err("missing");
+        assert_eq!(e, "tonnytray-no-such-tool is not installed");
+    }
+
+    #[test]
+    fn without_a_desktop_nothing_is_typed_and_it_says_why() {
+        let job = TypeJob {
+            utterance: 7,
+            text: "hello".into(),
+            settings: TypingSettings::default(),
+        };
+        match type_one(&Session::None, &job) {
+            TypeResult::Failed { utterance, why } => {
+                assert_eq!(utterance, 7);
+                assert!(why.contains("DISPLAY"), "{why}");
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+}

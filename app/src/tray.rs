@@ -1,0 +1,327 @@
+//! The tray icon and its menu, turned into [`Command`]s for the core and
+//! [`WindowRequest`]s for the window. The icon shows the dictation state
+//! (one PNG per state in `assets/icons`).
+//!
+//! On Linux the tray lives on its own `tray` thread running a GTK main loop
+//! (tray-icon's appindicator backend needs one); updates reach it through
+//! GLib's main context. A missing indicator library makes tray-icon panic:
+//! that panic stays on the tray thread and comes back as a clear message,
+//! and the app goes on without a tray.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tray_icon::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
+use tray_icon::{Icon, TrayIcon, TrayIconBuilder};
+
+use crate::messages::{Command, DictationState};
+use crate::ui::Tab;
+
+/// What the tray asks of the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowRequest {
+    /// Show the popover, or the dashboard on a tab.
+    Show(Option<Tab>),
+    /// Quit the app.
+    Quit,
+}
+
+/// What the tray shows; the tray is updated only when this changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrayView {
+    /// The icon.
+    pub state: DictationState,
+    /// The status line.
+    pub status: String,
+    /// The last finished utterance.
+    pub last: Option<String>,
+}
+
+/// Menu item ids.
+mod id {
+    pub const RECORD: &str = "record";
+    pub const PAUSE: &str = "pause";
+    pub const STATUS: &str = "status";
+    pub const LAST: &str = "last";
+    pub const DASHBOARD: &str = "dashboard";
+    pub const SETTINGS: &str = "settings";
+    pub const LOGS: &str = "logs";
+    pub const QUIT: &str = "quit";
+}
+
+/// The RGBA pixels of a state's icon.
+///
+/// # Errors
+/// When the embedded PNG cannot be decoded (a broken build).
+pub fn icon_rgba(state: DictationState) -> Result<(Vec<u8>, u32, u32), String> {
+    let bytes: &[u8] = match state {
+        DictationState::Idle => include_bytes!("../../assets/icons/idle.png"),
+        DictationState::Listening => include_bytes!("../../assets/icons/listening.png"),
+        DictationState::Processing => include_bytes!("../../assets/icons/processing.png"),
+        DictationState::Error => include_bytes!("../../assets/icons/error.png"),
+        DictationState::Disabled => include_bytes!("../../assets/icons/disabled.png"),
+    };
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::ALPHA | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
+    let mut buf = vec![0; reader.output_buffer_size().unwrap_or(0)];
+    let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+    buf.truncate(info.buffer_size());
+    if info.color_type != png::ColorType::Rgba {
+        return Err(format!("icon is {:?}, not RGBA", info.color_type));
+    }
+    Ok((buf, info.width, info.height))
+}
+
+fn icon(state: DictationState) -> Option<Icon> {
+    let (rgba, w, h) = icon_rgba(state).ok()?;
+    Icon::from_rgba(rgba, w, h).ok()
+}
+
+/// The tray's icon and the menu items that change.
+struct Tray {
+    icon: TrayIcon,
+    record: MenuItem,
+    pause: MenuItem,
+    status: MenuItem,
+    last: MenuItem,
+}
+
+impl Tray {
+    fn build() -> Result<Self, String> {
+        let record = MenuItem::with_id(id::RECORD, "Start recording", true, None);
+        let pause = MenuItem::with_id(id::PAUSE, "Pause", true, None);
+        let status = MenuItem::with_id(id::STATUS, "Status: starting", false, None);
+        let last = MenuItem::with_id(id::LAST, "Last: (nothing yet)", false, None);
+        let menu = Menu::new();
+        let items: [&dyn tray_icon::menu::IsMenuItem; 11] = [
+            &record,
+            &pause,
+            &PredefinedMenuItem::separator(),
+            &status,
+            &last,
+            &PredefinedMenuItem::separator(),
+            &MenuItem::with_id(id::DASHBOARD, "Open dashboard", true, None),
+            &MenuItem::with_id(id::SETTINGS, "Settings", true, None),
+            &MenuItem::with_id(id::LOGS, "Logs", true, None),
+            &PredefinedMenuItem::separator(),
+            &MenuItem::with_id(id::QUIT, "Quit", true, None),
+        ];
+        for item in items {
+            menu.append(item).map_err(|e| e.to_string())?;
+        }
+        let icon = TrayIconBuilder::new()
+            .with_menu(Box::new(menu))
+            .with_tooltip("TonnyTray")
+            .with_title("TonnyTray")
+            .with_icon(icon(DictationState::Idle).ok_or("the tray icon could not be decoded")?)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            icon,
+            record,
+            pause,
+            status,
+            last,
+        })
+    }
+
+    fn show(&self, view: &TrayView) {
+        let _ = self.icon.set_icon(icon(view.state));
+        let _ = self
+            .icon
+            .set_tooltip(Some(format!("TonnyTray: {}", view.state.label())));
+        self.record
+            .set_text(if view.state == DictationState::Listening {
+                "Stop recording"
+            } else {
+                "Start recording"
+            });
+        self.pause
+            .set_text(if view.state == DictationState::Disabled {
+                "Resume"
+            } else {
+                "Pause"
+            });
+        self.status.set_text(format!(
+            "Status: {} — {}",
+            view.state.label(),
+            shorten(&view.status, 60)
+        ));
+        let last = view.last.as_deref().map_or_else(
+            || "Last: (nothing yet)".to_owned(),
+            |t| format!("Last: {}", shorten(t, 40)),
+        );
+        self.last.set_text(last);
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let cut: String = text.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Routes menu clicks: recording commands to the core, the rest to the window.
+fn install_menu_handler(
+    to_core: Arc<dyn Fn(Command) + Send + Sync>,
+    to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
+    paused: Arc<AtomicBool>,
+) {
+    let show = Arc::clone(&to_window);
+    MenuEvent::set_event_handler(Some(move |event: MenuEvent| match event.id.0.as_str() {
+        id::RECORD => to_core(Command::ToggleRecording),
+        id::PAUSE => to_core(Command::SetPaused(!paused.load(Ordering::Relaxed))),
+        id::DASHBOARD => to_window(WindowRequest::Show(Some(Tab::Transcript))),
+        id::SETTINGS => to_window(WindowRequest::Show(Some(Tab::Settings))),
+        id::LOGS => to_window(WindowRequest::Show(Some(Tab::Logs))),
+        id::QUIT => to_window(WindowRequest::Quit),
+        _ => {}
+    }));
+    tray_icon::TrayIconEvent::set_event_handler(Some(move |event| {
+        // Linux's appindicator sends no click events; Windows and macOS do.
+        if let tray_icon::TrayIconEvent::DoubleClick { .. } = event {
+            show(WindowRequest::Show(Some(Tab::Transcript)));
+        }
+    }));
+}
+
+/// A running tray: call [`TrayHandle::show`] with each new view.
+pub struct TrayHandle {
+    paused: Arc<AtomicBool>,
+    #[cfg(not(target_os = "linux"))]
+    tray: Tray,
+}
+
+#[cfg(target_os = "linux")]
+thread_local! {
+    static TRAY: std::cell::RefCell<Option<Tray>> = const { std::cell::RefCell::new(None) };
+}
+
+impl TrayHandle {
+    /// Shows the view (from any thread on Linux; the main thread elsewhere).
+    pub fn show(&self, view: TrayView) {
+        self.paused
+            .store(view.state == DictationState::Disabled, Ordering::Relaxed);
+        #[cfg(target_os = "linux")]
+        gtk::glib::MainContext::default().invoke(move || {
+            TRAY.with(|t| {
+                if let Some(tray) = t.borrow().as_ref() {
+                    tray.show(&view);
+                }
+            });
+        });
+        #[cfg(not(target_os = "linux"))]
+        self.tray.show(&view);
+    }
+}
+
+/// Starts the tray. On Linux this spawns the `tray` thread and waits for
+/// the icon to exist (or fail) before returning.
+///
+/// # Errors
+/// A message saying why there is no tray and what to install.
+pub fn spawn(
+    to_core: Arc<dyn Fn(Command) + Send + Sync>,
+    to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
+) -> Result<TrayHandle, String> {
+    let paused = Arc::new(AtomicBool::new(false));
+    install_menu_handler(to_core, to_window, Arc::clone(&paused));
+    #[cfg(target_os = "linux")]
+    {
+        linux::spawn()?;
+        Ok(TrayHandle { paused })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Ok(TrayHandle {
+            paused,
+            tray: Tray::build()?,
+        })
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::{TRAY, Tray};
+
+    const HINT: &str = "install libayatana-appindicator3-1 (or libappindicator3-1) and run a panel with a system tray; TonnyTray works from its window and hotkey meanwhile";
+
+    pub(super) fn spawn() -> Result<(), String> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("tray".into())
+            .spawn(move || {
+                let built = std::panic::catch_unwind(|| {
+                    gtk::init().map_err(|e| format!("GTK could not start ({e})"))?;
+                    Tray::build()
+                });
+                let outcome = match built {
+                    Ok(Ok(tray)) => {
+                        TRAY.with(|t| *t.borrow_mut() = Some(tray));
+                        Ok(())
+                    }
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err("the tray indicator library could not be loaded".to_owned()),
+                };
+                let ok = outcome.is_ok();
+                let _ = tx.send(outcome);
+                if ok {
+                    gtk::main();
+                }
+            })
+            .map_err(|e| format!("cannot start the tray thread: {e}"))?;
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("no tray icon: {e}; {HINT}")),
+            Err(_) => Err(format!(
+                "no tray icon: the tray did not start in time; {HINT}"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_has_a_distinct_decodable_icon() {
+        let mut centres = Vec::new();
+        for state in [
+            DictationState::Idle,
+            DictationState::Listening,
+            DictationState::Processing,
+            DictationState::Error,
+            DictationState::Disabled,
+        ] {
+            let (rgba, w, h) = icon_rgba(state).expect("icon");
+            assert_eq!((w, h), (64, 64));
+            assert_eq!(rgba.len(), 64 * 64 * 4);
+            // A pixel inside the disc, left of the microphone glyph.
+            let at = (32 * 64 + 10) * 4;
+            let px = &rgba[at..at + 4];
+            let expected = crate::ui::widgets::state_colour(state);
+            assert_eq!(
+                px,
+                [expected.r(), expected.g(), expected.b(), 255],
+                "{state:?}"
+            );
+            centres.push(px.to_vec());
+        }
+        centres.dedup();
+        assert_eq!(centres.len(), 5);
+    }
+
+    #[test]
+    fn long_menu_text_is_shortened() {
+        assert_eq!(shorten("short", 10), "short");
+        assert_eq!(shorten("abcdefghijkl", 5), "abcde…");
+    }
+}

@@ -1,0 +1,95 @@
+//! The dashboard: tabs for the transcript log, the settings editor and the
+//! logs viewer, and the way back to the popover.
+
+use egui::{RichText, Ui};
+
+use super::{Tab, UiAction, UiState, View, settings};
+use crate::core::Snapshot;
+use crate::messages::TypedOutcome;
+
+/// Draws the dashboard on `tab`.
+pub fn draw(
+    ui: &mut Ui,
+    snapshot: &Snapshot,
+    state: &mut UiState,
+    tab: Tab,
+    actions: &mut Vec<UiAction>,
+) {
+    ui.horizontal(|ui| {
+        if ui.button("Back to popover").clicked() {
+            state.view = View::Popover;
+        }
+        ui.separator();
+        for (t, name) in [
+            (Tab::Transcript, "Transcript"),
+            (Tab::Settings, "Settings"),
+            (Tab::Logs, "Logs"),
+        ] {
+            if ui.selectable_label(tab == t, name).clicked() {
+                state.view = View::Dashboard(t);
+            }
+        }
+    });
+    ui.separator();
+    match tab {
+        Tab::Transcript => transcript(ui, snapshot, actions),
+        Tab::Settings => settings::draw(ui, snapshot, state, actions),
+        Tab::Logs => logs(ui, &state.logs),
+    }
+}
+
+fn transcript(ui: &mut Ui, snapshot: &Snapshot, actions: &mut Vec<UiAction>) {
+    if snapshot.log.is_empty() {
+        ui.label("No utterances yet. Hold the hotkey or press Start recording, then speak.");
+        return;
+    }
+    egui::ScrollArea::vertical()
+        .stick_to_bottom(true)
+        .show(ui, |ui| {
+            for u in snapshot.log.iter() {
+                ui.group(|ui| {
+                    ui.set_width(ui.available_width());
+                    ui.horizontal(|ui| {
+                        ui.label(RichText::new(clock(u.at)).small().weak());
+                        let typed = match &u.typed {
+                            TypedOutcome::Off => "not typed (typing off)".to_owned(),
+                            TypedOutcome::Typed => "typed".to_owned(),
+                            TypedOutcome::NotTyped(why) => format!("not typed: {why}"),
+                        };
+                        ui.label(RichText::new(typed).small().weak());
+                        if ui.small_button("Copy").clicked() {
+                            actions.push(UiAction::Copy(u.text.clone()));
+                        }
+                    });
+                    ui.label(&u.text);
+                });
+            }
+        });
+}
+
+fn logs(ui: &mut Ui, lines: &[String]) {
+    if lines.is_empty() {
+        ui.label("No log lines yet.");
+        return;
+    }
+    egui::ScrollArea::both()
+        .stick_to_bottom(true)
+        .show(ui, |ui| {
+            for line in lines {
+                ui.label(RichText::new(line).monospace().small());
+            }
+        });
+}
+
+/// Hours, minutes and seconds (UTC) of a time, for the log.
+fn clock(at: std::time::SystemTime) -> String {
+    let secs = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
+}

@@ -1,0 +1,86 @@
+//! Drawing, and nothing else: the popover ([`popover`]), the dashboard with
+//! its transcript, settings and logs tabs ([`dashboard`], [`settings`]) and
+//! small widgets ([`widgets`]). Every function here takes the core's
+//! [`Snapshot`] and the window's own [`UiState`] and returns what the user
+//! asked for as [`UiAction`]s; none touches a channel or a file.
+
+pub mod dashboard;
+pub mod popover;
+pub mod settings;
+pub mod widgets;
+
+use crate::config::settings::{Settings, Theme};
+use crate::core::Snapshot;
+use crate::messages::Command;
+
+/// Which face of the window is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// The compact popover.
+    #[default]
+    Popover,
+    /// The dashboard on a tab.
+    Dashboard(Tab),
+}
+
+/// The dashboard's tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tab {
+    /// Finished utterances.
+    #[default]
+    Transcript,
+    /// The settings editor.
+    Settings,
+    /// Recent log lines.
+    Logs,
+}
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UiAction {
+    /// Something for the core thread.
+    Core(Command),
+    /// Put text on the clipboard.
+    Copy(String),
+    /// Look for microphones again.
+    RefreshDevices,
+    /// Hide the window (to the tray).
+    Hide,
+    /// Quit the app.
+    Quit,
+}
+
+/// State that belongs to the window alone.
+#[derive(Debug, Default)]
+pub struct UiState {
+    /// Popover or dashboard.
+    pub view: View,
+    /// The settings being edited (`None` until the settings tab is opened).
+    pub draft: Option<Settings>,
+    /// Input devices to pick from: (id, label).
+    pub devices: Vec<(String, String)>,
+    /// Problems of the parts the window owns (hotkey, tray), shown in the popover.
+    pub local_problems: Vec<String>,
+    /// Recent log lines for the logs tab, oldest first.
+    pub logs: Vec<String>,
+}
+
+/// Draws the whole window and returns the user's requests.
+pub fn draw(ui: &mut egui::Ui, snapshot: &Snapshot, state: &mut UiState) -> Vec<UiAction> {
+    let mut actions = Vec::new();
+    egui::CentralPanel::default().show(ui, |ui| match state.view {
+        View::Popover => popover::draw(ui, snapshot, state, &mut actions),
+        View::Dashboard(tab) => dashboard::draw(ui, snapshot, state, tab, &mut actions),
+    });
+    actions
+}
+
+/// The egui theme preference for a settings theme.
+#[must_use]
+pub fn theme_preference(theme: Theme) -> egui::ThemePreference {
+    match theme {
+        Theme::System => egui::ThemePreference::System,
+        Theme::Light => egui::ThemePreference::Light,
+        Theme::Dark => egui::ThemePreference::Dark,
+    }
+}

@@ -1,0 +1,202 @@
+//! The settings editor. It edits a draft copy; "Apply" sends it to the core,
+//! which saves it and uses it at once, and "Revert" throws the draft away.
+//! Problems are shown beside the form, by key, before anything is applied.
+
+use egui::{RichText, Ui};
+
+use super::{UiAction, UiState, widgets};
+use crate::config::settings::{HotkeyMode, Replacement, Settings, Theme, TypingMethod};
+use crate::core::Snapshot;
+use crate::messages::Command;
+
+/// Draws the settings tab.
+pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut Vec<UiAction>) {
+    let in_force = snapshot.settings.as_ref();
+    let devices = state.devices.clone();
+    let draft = state.draft.get_or_insert_with(|| in_force.clone());
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        section(ui, "Speech server", |ui| server(ui, draft));
+        section(ui, "Microphone", |ui| {
+            microphone(ui, draft, &devices, actions);
+            widgets::level_meter(ui, snapshot.level.peak);
+        });
+        section(ui, "Hotkey", |ui| hotkey(ui, draft));
+        section(ui, "Voice activation", |ui| voice(ui, draft));
+        section(ui, "Typing", |ui| typing(ui, draft));
+        section(ui, "Replacements", |ui| replacements(ui, draft));
+        section(ui, "Appearance", |ui| appearance(ui, draft));
+    });
+    let problems = draft.validate();
+    for p in &problems {
+        ui.label(RichText::new(format!("Problem: {p}")).color(ui.visuals().warn_fg_color));
+    }
+    let changed = draft != in_force;
+    ui.horizontal(|ui| {
+        let apply = ui.add_enabled(changed && problems.is_empty(), egui::Button::new("Apply"));
+        if apply.clicked() {
+            actions.push(UiAction::Core(Command::ApplySettings(Box::new(
+                draft.clone(),
+            ))));
+        }
+        if ui
+            .add_enabled(changed, egui::Button::new("Revert"))
+            .clicked()
+        {
+            *draft = in_force.clone();
+        }
+        if !changed {
+            ui.label(RichText::new("Settings are in use").small().weak());
+        }
+    });
+}
+
+fn section(ui: &mut Ui, title: &str, body: impl FnOnce(&mut Ui)) {
+    ui.add_space(6.0);
+    ui.label(RichText::new(title).strong());
+    ui.indent(title, body);
+}
+
+/// A labelled single-line text field.
+fn text_field(ui: &mut Ui, label: &str, value: &mut String) {
+    ui.horizontal(|ui| {
+        let l = ui.label(label);
+        ui.text_edit_singleline(value).labelled_by(l.id);
+    });
+}
+
+/// A labelled comma-separated list.
+fn list_field(ui: &mut Ui, label: &str, values: &mut Vec<String>) {
+    let mut text = values.join(", ");
+    ui.horizontal(|ui| {
+        let l = ui.label(label);
+        if ui
+            .text_edit_singleline(&mut text)
+            .labelled_by(l.id)
+            .changed()
+        {
+            *values = text
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+    });
+}
+
+fn server(ui: &mut Ui, s: &mut Settings) {
+    text_field(ui, "Server URL", &mut s.server.url);
+    text_field(ui, "Model", &mut s.server.model);
+    text_field(ui, "Language", &mut s.server.language);
+}
+
+fn microphone(
+    ui: &mut Ui,
+    s: &mut Settings,
+    devices: &[(String, String)],
+    actions: &mut Vec<UiAction>,
+) {
+    ui.horizontal(|ui| {
+        let l = ui.label("Input device");
+        let shown = if s.audio.device.is_empty() {
+            "System default".to_owned()
+        } else {
+            devices
+                .iter()
+                .find(|(id, _)| *id == s.audio.device)
+                .map_or_else(|| s.audio.device.clone(), |(_, label)| label.clone())
+        };
+        egui::ComboBox::from_id_salt("input device")
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut s.audio.device, String::new(), "System default");
+                for (id, label) in devices {
+                    ui.selectable_value(&mut s.audio.device, id.clone(), label);
+                }
+            })
+            .response
+            .labelled_by(l.id);
+        if ui.button("Refresh devices").clicked() {
+            actions.push(UiAction::RefreshDevices);
+        }
+    });
+}
+
+fn hotkey(ui: &mut Ui, s: &mut Settings) {
+    text_field(ui, "Key combination", &mut s.hotkey.binding);
+    ui.horizontal(|ui| {
+        ui.radio_value(
+            &mut s.hotkey.mode,
+            HotkeyMode::PushToTalk,
+            "Push to talk (hold)",
+        );
+        ui.radio_value(
+            &mut s.hotkey.mode,
+            HotkeyMode::Toggle,
+            "Toggle (press to start and stop)",
+        );
+    });
+}
+
+fn voice(ui: &mut Ui, s: &mut Settings) {
+    let v = &mut s.voice_activation;
+    ui.checkbox(&mut v.enabled, "Start and stop on speech");
+    ui.add(egui::Slider::new(&mut v.sensitivity, 0.0..=1.0).text("Sensitivity"));
+    ui.add(egui::Slider::new(&mut v.silence_stop_secs, 0.5..=10.0).text("Stop after silence (s)"));
+    ui.add(
+        egui::Slider::new(&mut v.silent_mic_warning_secs, 2.0..=120.0)
+            .text("Warn when the microphone is silent for (s)"),
+    );
+}
+
+fn typing(ui: &mut Ui, s: &mut Settings) {
+    let t = &mut s.typing;
+    ui.checkbox(
+        &mut t.enabled,
+        "Type committed words into the focused window",
+    );
+    ui.add(egui::Slider::new(&mut t.delay_ms, 0..=100).text("Delay between characters (ms)"));
+    ui.horizontal(|ui| {
+        ui.radio_value(&mut t.method, TypingMethod::Auto, "Type keys");
+        ui.radio_value(
+            &mut t.method,
+            TypingMethod::Clipboard,
+            "Paste via clipboard",
+        );
+    });
+    list_field(ui, "Only these apps", &mut t.allow);
+    list_field(ui, "Never these apps", &mut t.deny);
+}
+
+fn replacements(ui: &mut Ui, s: &mut Settings) {
+    let mut remove = None;
+    for (i, r) in s.replacements.iter_mut().enumerate() {
+        ui.horizontal(|ui| {
+            let l = ui.label(format!("Replace #{}", i + 1));
+            ui.add(egui::TextEdit::singleline(&mut r.from).desired_width(120.0))
+                .labelled_by(l.id);
+            ui.label("with");
+            ui.add(egui::TextEdit::singleline(&mut r.to).desired_width(120.0));
+            if ui.small_button("Remove").clicked() {
+                remove = Some(i);
+            }
+        });
+    }
+    if let Some(i) = remove {
+        s.replacements.remove(i);
+    }
+    if ui.button("Add replacement").clicked() {
+        s.replacements.push(Replacement {
+            from: String::new(),
+            to: String::new(),
+        });
+    }
+}
+
+fn appearance(ui: &mut Ui, s: &mut Settings) {
+    ui.horizontal(|ui| {
+        ui.radio_value(&mut s.ui.theme, Theme::System, "Follow the system");
+        ui.radio_value(&mut s.ui.theme, Theme::Light, "Light");
+        ui.radio_value(&mut s.ui.theme, Theme::Dark, "Dark");
+    });
+    ui.checkbox(&mut s.ui.start_hidden, "Start hidden in the tray");
+}

@@ -1,0 +1,401 @@
+//! The desktop app end to end against REAL peers: an X server (Xvfb), a real
+//! tray host (trayer), an xterm that receives the typed words, the
+//! WhisperLiveKit server and the PulseAudio virtual microphone that
+//! `ci/check.sh` starts. Hotkeys and tray clicks are sent with xdotool, as
+//! a user's keyboard and mouse would send them. Ignored by a plain
+//! `cargo test`; `ci/check.sh` runs them with `--run-ignored all`.
+//!
+//! What the app heard is read back through `tonnytray status` (the running
+//! app's JSON snapshot); what it typed is read from the file the xterm's
+//! `cat` writes. Screenshots go to `$TONNYTRAY_TEST_ARTIFACTS`, and to
+//! `docs/screenshots/` when `TONNYTRAY_UPDATE_SCREENSHOTS=1`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::{assert_wer, bin, repo_root, server_url, speak};
+use serde_json::Value;
+
+const MAX_WER: f64 = 0.15;
+const TEXT: &str = "Please add apples and bananas to the shopping list. \
+    Remind me to call my sister after dinner tonight.";
+
+/// One private desktop: X server, tray host, target window, the app.
+struct Desktop {
+    dir: tempfile::TempDir,
+    display: String,
+    children: Vec<Child>,
+    typed: PathBuf,
+}
+
+impl Desktop {
+    fn start(settings: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runtime = dir.path().join("xdg");
+        std::fs::create_dir_all(&runtime).expect("runtime dir");
+        set_private(&runtime);
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1024x768x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb runs (installed by scripts/install-deps.sh)");
+        let mut line = String::new();
+        BufReader::new(xvfb.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("display number");
+        let display = format!(":{}", line.trim());
+        let mut me = Self {
+            typed: dir.path().join("typed.txt"),
+            dir,
+            display,
+            children: vec![xvfb],
+        };
+        let trayer = me
+            .command("trayer")
+            .args([
+                "--edge",
+                "top",
+                "--align",
+                "right",
+                "--widthtype",
+                "request",
+            ])
+            .args([
+                "--height",
+                "32",
+                "--transparent",
+                "false",
+                "--tint",
+                "0xffffff",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("trayer runs");
+        me.children.push(trayer);
+        let typed = me.typed.display().to_string();
+        let xterm = me
+            .command("xterm")
+            .args([
+                "-geometry",
+                "100x8+0+560",
+                "-title",
+                "target",
+                "-e",
+                "sh",
+                "-c",
+            ])
+            .arg(format!("stty raw -echo; exec cat > '{typed}'"))
+            .spawn()
+            .expect("xterm runs");
+        me.children.push(xterm);
+        let settings_path = me.dir.path().join("settings.toml");
+        std::fs::write(&settings_path, settings).expect("settings");
+        let app = me
+            .command("dbus-run-session")
+            .arg("--")
+            .arg(bin())
+            .arg("--settings")
+            .arg(&settings_path)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(me.dir.path().join("app.log")).expect("log"))
+            .spawn()
+            .expect("the app starts");
+        me.children.push(app);
+        me.wait_status("the app to start", |s| s["state"] == "Idle");
+        me.wait_window("--name", "TonnyTray");
+        me
+    }
+
+    /// A command in this desktop's session.
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("DISPLAY", &self.display)
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("xdg"))
+            .env_remove("WAYLAND_DISPLAY");
+        c
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let out = self
+            .command(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn status(&self) -> Option<Value> {
+        let out = self.command(bin()).arg("status").output().ok()?;
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    fn wait_status(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut last = None;
+        while Instant::now() < deadline {
+            if let Some(s) = self.status() {
+                if done(&s) {
+                    return s;
+                }
+                last = Some(s);
+            }
+            sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("app.log")).unwrap_or_default();
+        panic!("timed out waiting for {what}; last status {last:?}\napp log:\n{log}");
+    }
+
+    fn wait_window(&self, how: &str, name: &str) -> String {
+        let out = self.run("xdotool", &["search", "--sync", "--onlyvisible", how, name]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .expect("a window")
+            .to_owned()
+    }
+
+    /// Gives the keyboard to the xterm, as a user clicking into it would.
+    fn focus_target(&self) {
+        let target = self.wait_window("--name", "target");
+        self.run("xdotool", &["windowfocus", "--sync", &target]);
+    }
+
+    /// The centre of the tray icon, from the tray host's window.
+    fn tray_icon_centre(&self) -> (i32, i32) {
+        let trayer = self.wait_window("--class", "trayer");
+        let out = self.run("xdotool", &["getwindowgeometry", "--shell", &trayer]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let get = |k: &str| -> i32 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{k} in {text}"))
+        };
+        (get("X") + get("WIDTH") / 2, get("Y") + get("HEIGHT") / 2)
+    }
+
+    /// The colour at the tray icon's left edge (inside the disc, beside the
+    /// microphone glyph), as the X server shows it.
+    fn tray_colour(&self) -> [u8; 3] {
+        let (x, y) = self.tray_icon_centre();
+        let crop = format!("1x1+{}+{y}", x - 8);
+        let out = self.run(
+            "import",
+            &["-window", "root", "-crop", &crop, "-depth", "8", "rgb:-"],
+        );
+        match out.stdout[..] {
+            [r, g, b, ..] => [r, g, b],
+            _ => panic!("no pixel from import: {:?}", out.stdout),
+        }
+    }
+
+    fn wait_tray_colour(&self, expected: [u8; 3], what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = [0; 3];
+        while Instant::now() < deadline {
+            seen = self.tray_colour();
+            if seen.iter().zip(expected).all(|(a, b)| a.abs_diff(b) <= 24) {
+                return;
+            }
+            sleep(Duration::from_millis(100));
+        }
+        panic!("tray icon should be {what} {expected:?}, is {seen:?}");
+    }
+
+    fn click_tray_item(&self, downs: usize) {
+        let (x, y) = self.tray_icon_centre();
+        self.run(
+            "xdotool",
+            &["mousemove", &x.to_string(), &y.to_string(), "click", "1"],
+        );
+        sleep(Duration::from_millis(600));
+        for _ in 0..downs {
+            self.run("xdotool", &["key", "Down"]);
+        }
+        self.run("xdotool", &["key", "Return"]);
+    }
+
+    fn screenshot(&self, name: &str) {
+        let mut targets = Vec::new();
+        if let Some(dir) = std::env::var_os("TONNYTRAY_TEST_ARTIFACTS") {
+            targets.push(PathBuf::from(dir));
+        }
+        if std::env::var_os("TONNYTRAY_UPDATE_SCREENSHOTS").is_some() {
+            targets.push(repo_root().join("docs/screenshots"));
+        }
+        for dir in targets {
+            std::fs::create_dir_all(&dir).expect("screenshot dir");
+            let path = dir.join(format!("{name}.png"));
+            self.run("import", &["-window", "root", &path.display().to_string()]);
+        }
+    }
+
+    fn typed_text(&self) -> String {
+        std::fs::read_to_string(&self.typed).unwrap_or_default()
+    }
+
+    fn quit(&mut self) {
+        let _ = self.command(bin()).arg("quit").output();
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        self.quit();
+        sleep(Duration::from_millis(300));
+        for child in self.children.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn set_private(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+}
+
+fn settings(mode: &str) -> String {
+    format!(
+        "[server]\nurl = \"{}\"\n[hotkey]\nmode = \"{mode}\"\n[typing]\ndelay_ms = 4\n",
+        server_url()
+    )
+}
+
+fn play(desktop: &Desktop, wav: &Path) {
+    let status = desktop
+        .command("paplay")
+        .args(["-d", "vmic_sink"])
+        .arg(wav)
+        .status()
+        .expect("paplay runs (PULSE_SERVER is set by ci/check.sh)");
+    assert!(status.success(), "paplay failed");
+}
+
+/// Waits until the microphone is really open (the status names it), so the
+/// speech played next is heard from its first word.
+fn wait_mic_open(desktop: &Desktop) {
+    desktop.wait_status("the microphone to open", |s| {
+        s["state"] == "Listening"
+            && s["status"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Listening on"))
+    });
+}
+
+/// Waits for the utterance to finish, then checks what was heard and typed.
+fn check_heard_and_typed(desktop: &Desktop) {
+    let status = desktop.wait_status("the utterance to finish", |s| {
+        s["state"] == "Idle" && s["log"].as_array().is_some_and(|l| !l.is_empty())
+    });
+    let heard = status["log"][0]["text"].as_str().expect("text").to_owned();
+    eprintln!("final status: {status}");
+    assert_wer(TEXT, &heard, MAX_WER);
+    assert_eq!(status["log"][0]["typed"], "typed", "{status}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while desktop.typed_text().split_whitespace().count() < heard.split_whitespace().count()
+        && Instant::now() < deadline
+    {
+        sleep(Duration::from_millis(200));
+    }
+    assert_wer(TEXT, &desktop.typed_text(), MAX_WER);
+}
+
+/// The app's process shows in the X server as a real window and a tray icon.
+const IDLE: [u8; 3] = [0x5b, 0x8d, 0xef];
+const LISTENING: [u8; 3] = [0xe5, 0x39, 0x35];
+
+#[test]
+#[ignore = "needs Xvfb, trayer, the speech server and the virtual mic (ci/check.sh)"]
+fn holding_the_hotkey_dictates_and_types_into_the_focused_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = speak(dir.path(), "ptt", "en-us", TEXT, None);
+    let mut desktop = Desktop::start(&settings("push_to_talk"));
+    desktop.wait_tray_colour(IDLE, "idle blue");
+    desktop.focus_target();
+    desktop.run("xdotool", &["keydown", "ctrl+shift+v"]);
+    wait_mic_open(&desktop);
+    desktop.wait_tray_colour(LISTENING, "listening red");
+    play(&desktop, &wav);
+    desktop.screenshot("popover");
+    sleep(Duration::from_millis(800));
+    desktop.run("xdotool", &["keyup", "ctrl+shift+v"]);
+    check_heard_and_typed(&desktop);
+    desktop.wait_tray_colour(IDLE, "idle blue again");
+    desktop.quit();
+}
+
+#[test]
+#[ignore = "needs Xvfb, trayer, the speech server and the virtual mic (ci/check.sh)"]
+fn pressing_the_hotkey_twice_in_toggle_mode_dictates_and_types() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = speak(dir.path(), "toggle", "en-gb", TEXT, Some((44_100, 2)));
+    let mut desktop = Desktop::start(&settings("toggle"));
+    desktop.focus_target();
+    desktop.run("xdotool", &["key", "ctrl+shift+v"]);
+    wait_mic_open(&desktop);
+    play(&desktop, &wav);
+    sleep(Duration::from_millis(800));
+    desktop.run("xdotool", &["key", "ctrl+shift+v"]);
+    check_heard_and_typed(&desktop);
+    desktop.quit();
+}
+
+#[test]
+#[ignore = "needs Xvfb, trayer, the speech server and the virtual mic (ci/check.sh)"]
+fn the_tray_menu_starts_and_stops_recording() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = speak(dir.path(), "tray", "en-us", TEXT, None);
+    let mut desktop = Desktop::start(&settings("push_to_talk"));
+    desktop.focus_target();
+    desktop.click_tray_item(1);
+    wait_mic_open(&desktop);
+    desktop.wait_tray_colour(LISTENING, "listening red");
+    play(&desktop, &wav);
+    sleep(Duration::from_millis(800));
+    // An open menu grabs the keyboard, and X11 gives keys typed meanwhile to
+    // the menu: let the words committed so far reach the xterm first.
+    let committed = desktop.status().map_or(0, |s| {
+        s["committed"]
+            .as_str()
+            .unwrap_or("")
+            .split_whitespace()
+            .count()
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while desktop.typed_text().split_whitespace().count() + 1 < committed
+        && Instant::now() < deadline
+    {
+        sleep(Duration::from_millis(100));
+    }
+    let (x, y) = desktop.tray_icon_centre();
+    desktop.run(
+        "xdotool",
+        &["mousemove", &x.to_string(), &y.to_string(), "click", "1"],
+    );
+    sleep(Duration::from_millis(600));
+    desktop.screenshot("tray-menu");
+    desktop.run("xdotool", &["key", "Down", "Return"]);
+    check_heard_and_typed(&desktop);
+    desktop.quit();
+}

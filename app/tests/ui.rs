@@ -1,0 +1,223 @@
+//! The window, driven by egui_kittest through its accessibility tree: every
+//! control is found by its label, as a screen reader would find it.
+//! The popover and settings are tested on snapshots; the state transitions
+//! also run against the real core thread.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use tonnytray::config::settings::Settings;
+use tonnytray::core::{self, Core, CoreOptions, Snapshot};
+use tonnytray::messages::{Command, DictationState, TypedOutcome, Utterance};
+use tonnytray::ui::{self, Tab, UiAction, UiState, View};
+
+struct Window {
+    snapshot: Snapshot,
+    ui: UiState,
+    actions: Vec<UiAction>,
+}
+
+fn window(snapshot: Snapshot) -> Harness<'static, Window> {
+    Harness::builder()
+        .with_size(egui::vec2(420.0, 640.0))
+        .build_ui_state(
+            |ui, w: &mut Window| {
+                let actions = ui::draw(ui, &w.snapshot, &mut w.ui);
+                w.actions.extend(actions);
+            },
+            Window {
+                snapshot,
+                ui: UiState::default(),
+                actions: Vec::new(),
+            },
+        )
+}
+
+fn snapshot(state: DictationState) -> Snapshot {
+    Snapshot {
+        state,
+        status: "Ready: hold Ctrl+Shift+V to dictate".into(),
+        settings: Arc::new(Settings::default()),
+        ..Snapshot::default()
+    }
+}
+
+#[test]
+fn popover_offers_start_when_idle_and_sends_it() {
+    let mut h = window(snapshot(DictationState::Idle));
+    h.run();
+    h.get_by_label("Idle");
+    h.get_by_label("Input level");
+    h.get_by_label("Waveform");
+    h.get_by_label("Start recording").click();
+    h.run();
+    assert_eq!(h.state().actions, [UiAction::Core(Command::StartRecording)]);
+}
+
+#[test]
+fn popover_shows_committed_and_tentative_text_apart_while_listening() {
+    let mut s = snapshot(DictationState::Listening);
+    s.committed = "Turn on the".into();
+    s.tentative = "kitchen lights".into();
+    let mut h = window(s);
+    h.run();
+    h.get_by_label("Listening");
+    h.get_by_label("Committed: Turn on the");
+    h.get_by_label("Tentative: kitchen lights");
+    h.get_by_label("Stop recording").click();
+    h.run();
+    assert_eq!(h.state().actions, [UiAction::Core(Command::StopRecording)]);
+}
+
+#[test]
+fn paused_popover_offers_resume_and_disables_recording() {
+    let mut h = window(snapshot(DictationState::Disabled));
+    h.run();
+    h.get_by_label("Paused");
+    assert!(
+        h.get_by_label("Start recording")
+            .accesskit_node()
+            .is_disabled()
+    );
+    h.get_by_label("Resume").click();
+    h.run();
+    assert_eq!(
+        h.state().actions,
+        [UiAction::Core(Command::SetPaused(false))]
+    );
+}
+
+#[test]
+fn notices_are_shown_and_can_be_dismissed() {
+    let mut s = snapshot(DictationState::Idle);
+    s.notices = vec!["settings: typing.enabled: invalid type".into()];
+    let mut h = window(s);
+    h.run();
+    h.get_by_label_contains("typing.enabled");
+    h.get_by_label("Dismiss").click();
+    h.run();
+    assert_eq!(h.state().actions, [UiAction::Core(Command::DismissNotices)]);
+}
+
+#[test]
+fn dashboard_lists_utterances_with_what_happened_and_copies_them() {
+    let mut s = snapshot(DictationState::Idle);
+    s.log = Arc::new(vec![Utterance {
+        id: 1,
+        at: std::time::SystemTime::UNIX_EPOCH,
+        text: "Hello from the kitchen.".into(),
+        typed: TypedOutcome::NotTyped("it matches the deny list".into()),
+    }]);
+    let mut h = window(s);
+    h.run();
+    h.get_by_label("Open dashboard").click();
+    h.run();
+    assert_eq!(h.state().ui.view, View::Dashboard(Tab::Transcript));
+    h.get_by_label("Hello from the kitchen.");
+    h.get_by_label_contains("deny list");
+    h.get_by_label("Copy").click();
+    h.run();
+    assert_eq!(
+        h.state().actions,
+        [UiAction::Copy("Hello from the kitchen.".into())]
+    );
+    h.get_by_label("Logs").click();
+    h.run();
+    h.get_by_label("No log lines yet.");
+}
+
+#[test]
+fn settings_name_the_bad_key_and_apply_only_valid_changes() {
+    let mut h = window(snapshot(DictationState::Idle));
+    h.state_mut().ui.view = View::Dashboard(Tab::Settings);
+    h.run();
+    h.get_by_label("Settings are in use");
+    assert!(h.get_by_label("Apply").accesskit_node().is_disabled());
+
+    h.get_by_label("Server URL").focus();
+    h.run();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Server URL").type_text("http://nope");
+    h.run();
+    h.get_by_label_contains("server.url");
+    assert!(h.get_by_label("Apply").accesskit_node().is_disabled());
+
+    h.get_by_label("Server URL").focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Server URL")
+        .type_text("ws://10.0.0.5:8888/asr");
+    h.get_by_label("Toggle (press to start and stop)").click();
+    h.run();
+    h.get_by_label("Apply").click();
+    h.run();
+    let applied = h.state().actions.iter().find_map(|a| match a {
+        UiAction::Core(Command::ApplySettings(s)) => Some(s.clone()),
+        _ => None,
+    });
+    let applied = applied.expect("settings applied");
+    assert_eq!(applied.server.url, "ws://10.0.0.5:8888/asr");
+    assert_eq!(
+        applied.hotkey.mode,
+        tonnytray::config::settings::HotkeyMode::Toggle
+    );
+}
+
+/// The real core thread behind the window: pausing and resuming through
+/// the buttons changes the state the core publishes, and the window follows.
+#[test]
+fn pause_and_resume_go_through_the_core_and_back() {
+    let core = Core::spawn(
+        CoreOptions {
+            settings: Settings::default(),
+            settings_path: None,
+            notices: Vec::new(),
+            typer: None,
+        },
+        core::channel(),
+    )
+    .expect("core");
+    let mut h = window(core.snapshots().get().as_ref().clone());
+    h.run();
+    h.get_by_label("Idle");
+    h.get_by_label("Pause").click();
+    h.run();
+    for action in std::mem::take(&mut h.state_mut().actions) {
+        if let UiAction::Core(command) = action {
+            core.send(command);
+        }
+    }
+    let paused = wait_for(&core, DictationState::Disabled);
+    assert!(paused.status.contains("Paused"), "{}", paused.status);
+    h.state_mut().snapshot = paused;
+    h.run();
+    h.get_by_label("Paused");
+    h.get_by_label("Resume").click();
+    h.run();
+    for action in std::mem::take(&mut h.state_mut().actions) {
+        if let UiAction::Core(command) = action {
+            core.send(command);
+        }
+    }
+    h.state_mut().snapshot = wait_for(&core, DictationState::Idle);
+    h.run();
+    h.get_by_label("Idle");
+    h.get_by_label("Start recording");
+    core.shutdown();
+}
+
+fn wait_for(core: &Core, state: DictationState) -> Snapshot {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let s = core.snapshots().get();
+        if s.state == state {
+            return s.as_ref().clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "core never reached {state:?}: {s:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
