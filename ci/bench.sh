@@ -7,6 +7,10 @@
 #                          the PulseAudio virtual mic to the real server
 #   ci/bench.sh e2e        end of speech → final text, TonnyTray vs a minimal
 #                          Python client, same audio, same server, same run
+#   ci/bench.sh desktop    the desktop app under Xvfb with a tray host: cold start
+#                          to the first frame (window mapped), idle CPU with the
+#                          window hidden, RSS beside a bare eframe window with the
+#                          same renderer, release binary size
 #   ci/bench.sh all        all of the above
 #
 # Uses the speech server at TONNYTRAY_SERVER_URL (default ws://127.0.0.1:8888/asr),
@@ -88,11 +92,83 @@ bench_e2e() {
   echo "end of speech → final text, median of $runs: tonnytray $(median <"$work/ours") ms, python client $(median <"$work/python") ms"
 }
 
+# Starts a private X server and tray host; sets DISPLAY.
+start_desktop() {
+  Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp 3>"$work/display" 2>/dev/null &
+  xvfb_pid=$!
+  local _
+  for _ in $(seq 1 50); do [ -s "$work/display" ] && break; sleep 0.1; done
+  DISPLAY=":$(cat "$work/display")"
+  export DISPLAY
+  trayer --edge top --align right --widthtype request --height 32 >/dev/null 2>&1 &
+  trayer_pid=$!
+  sleep 1
+}
+
+stop_desktop() { kill "$trayer_pid" "$xvfb_pid" 2>/dev/null || true; }
+
+# Runs a window program in its own session; prints its pid (the program's,
+# not dbus-run-session's) once its window named $1 is mapped.
+launch() {
+  local name="$1"; shift
+  XDG_RUNTIME_DIR="$work/xdg" dbus-run-session -- "$@" >/dev/null 2>&1 &
+  xdotool search --sync --onlyvisible --name "$name" >/dev/null
+}
+
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+bench_desktop() {
+  cargo build --release -p tonnytray --example bare_window >&2
+  build
+  start_desktop
+  mkdir -p "$work/xdg"; chmod 700 "$work/xdg"
+  local settings="$work/settings.toml" t0 t1 pid
+  : >"$work/start"
+  for _ in $(seq 1 "$runs"); do
+    t0=$(date +%s%N)
+    launch TonnyTray "$bin" --settings "$settings"
+    t1=$(date +%s%N)
+    echo $(( (t1 - t0) / 1000000 )) >>"$work/start"
+    XDG_RUNTIME_DIR="$work/xdg" "$bin" quit >/dev/null 2>&1 || true
+    sleep 1
+  done
+  echo "cold start to first frame (window mapped), median of $runs: $(median <"$work/start") ms"
+
+  launch TonnyTray "$bin" --settings "$settings"
+  pid=$(pgrep -n -f "^$bin --settings")
+  sleep 3
+  echo "TonnyTray window shown, idle: RSS $(rss_mb "$pid") MB"
+  XDG_RUNTIME_DIR="$work/xdg" "$bin" quit >/dev/null 2>&1 || true
+  sleep 1
+
+  XDG_RUNTIME_DIR="$work/xdg" dbus-run-session -- "$bin" --settings "$settings" --hidden >/dev/null 2>&1 &
+  sleep 3
+  pid=$(pgrep -n -f "^$bin --settings")
+  local secs=30 hz ticks0 ticks1
+  hz=$(getconf CLK_TCK)
+  ticks0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  sleep "$secs"
+  ticks1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  awk -v t="$((ticks1 - ticks0))" -v hz="$hz" -v s="$secs" -v rss="$(rss_mb "$pid")" 'BEGIN {
+    printf "TonnyTray hidden in the tray, idle %d s: CPU %.3f %% of one core, RSS %s MB\n", s, 100 * t / hz / s, rss }'
+  XDG_RUNTIME_DIR="$work/xdg" "$bin" quit >/dev/null 2>&1 || true
+  sleep 1
+
+  launch "bare eframe" target/release/examples/bare_window
+  pid=$(pgrep -n -f "examples/bare_window")
+  sleep 3
+  echo "bare eframe window (glow), idle: RSS $(rss_mb "$pid") MB"
+  kill "$pid"
+  stop_desktop
+  echo "release binary: $(du -k "$bin" | awk '{printf "%.1f MB", $1 / 1024}')"
+}
+
 case "${1:-all}" in
   resample) bench_resample ;;
   latency) bench_latency ;;
   listen) bench_listen ;;
   e2e) bench_e2e ;;
-  all) bench_resample; bench_latency; bench_listen; bench_e2e ;;
+  desktop) bench_desktop ;;
+  all) bench_resample; bench_latency; bench_listen; bench_e2e; bench_desktop ;;
   *) sed -n '2,15p' "$0"; exit 2 ;;
 esac

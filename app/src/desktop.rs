@@ -81,11 +81,12 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
         })
     };
 
-    let (tray, tray_problem) = match tray::spawn(Arc::clone(&to_core), to_window) {
-        Ok(t) => (Some(Arc::new(t)), None),
+    let tray = match tray::spawn(Arc::clone(&to_core), to_window) {
+        Ok(t) => Some(Arc::new(t)),
         Err(e) => {
             tracing::warn!("{e}");
-            (None, Some(e))
+            to_core(Command::Notice(e));
+            None
         }
     };
     watch(core.snapshots(), tray.clone(), Arc::clone(&waker));
@@ -94,6 +95,7 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
     let hotkey_problem = hotkey.bind(&loaded_settings.hotkey.binding).err();
     if let Some(p) = &hotkey_problem {
         tracing::warn!("{p}");
+        to_core(Command::Notice(p.clone()));
     }
 
     let app = DesktopApp {
@@ -104,7 +106,6 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
         hotkey,
         bound: loaded_settings.hotkey.binding.clone(),
         hotkey_problem,
-        tray_problem,
         theme: None,
         logs,
         quitting: false,
@@ -211,7 +212,7 @@ fn load_settings(path: Option<&std::path::Path>) -> (Settings, Vec<String>) {
 /// Keeps the tray in step with the core and wakes the window on each change.
 fn watch(cell: &SnapshotCell, tray: Option<Arc<TrayHandle>>, waker: Waker) {
     let last: Mutex<Option<TrayView>> = Mutex::new(None);
-    cell.watch(Box::new(move |snapshot| {
+    let observer = move |snapshot: &Arc<core::Snapshot>| {
         wake(&waker);
         let Some(tray) = &tray else { return };
         let view = TrayView {
@@ -224,7 +225,10 @@ fn watch(cell: &SnapshotCell, tray: Option<Arc<TrayHandle>>, waker: Waker) {
             *last = Some(view.clone());
             tray.show(view);
         }
-    }));
+    };
+    // The core published its first snapshot before anyone watched.
+    observer(&cell.get());
+    cell.watch(Box::new(observer));
 }
 
 /// Answers a request on the single-instance socket.
@@ -291,7 +295,6 @@ struct DesktopApp {
     hotkey: Hotkey,
     bound: String,
     hotkey_problem: Option<String>,
-    tray_problem: Option<String>,
     theme: Option<Theme>,
     logs: LogBuffer,
     quitting: bool,
@@ -320,6 +323,9 @@ impl eframe::App for DesktopApp {
         if snapshot.settings.hotkey.binding != self.bound {
             self.bound.clone_from(&snapshot.settings.hotkey.binding);
             self.hotkey_problem = self.hotkey.bind(&self.bound).err();
+            if let Some(p) = &self.hotkey_problem {
+                (self.to_core)(Command::Notice(p.clone()));
+            }
         }
         if self.theme != Some(snapshot.settings.ui.theme) {
             self.theme = Some(snapshot.settings.ui.theme);
@@ -329,12 +335,7 @@ impl eframe::App for DesktopApp {
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let snapshot = self.snapshots.get();
-        self.ui.local_problems = self
-            .tray_problem
-            .iter()
-            .chain(&self.hotkey_problem)
-            .cloned()
-            .collect();
+        self.ui.hotkey_problem.clone_from(&self.hotkey_problem);
         match self.ui.view {
             View::Dashboard(Tab::Logs) => self.ui.logs = self.logs.lines(),
             View::Dashboard(Tab::Settings) if self.ui.devices.is_empty() => self.refresh_devices(),

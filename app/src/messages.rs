@@ -91,6 +91,11 @@ pub enum PipelineEvent {
     },
     /// The server reported a problem but the stream goes on.
     ServerWarning(String),
+    /// Voice activation heard speech begin; its audio (with a short
+    /// pre-roll) now goes to the server.
+    SpeechStarted,
+    /// Voice activation heard the speech end; the utterance is finishing.
+    SpeechEnded,
     /// Input level of the latest ~100 ms (for meters and waveforms; skipped
     /// when the receiver is behind, a newer one follows).
     Level(Level),

@@ -399,3 +399,163 @@ fn the_tray_menu_starts_and_stops_recording() {
     check_heard_and_typed(&desktop);
     desktop.quit();
 }
+
+#[test]
+#[ignore = "needs Xvfb, trayer, the speech server and the virtual mic (ci/check.sh)"]
+fn voice_activation_dictates_without_any_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = speak(dir.path(), "vad", "en-us", TEXT, None);
+    let mut desktop = Desktop::start(&format!(
+        "{}[voice_activation]\nenabled = true\nsilence_stop_secs = 1.5\n",
+        settings("push_to_talk")
+    ));
+    desktop.focus_target();
+    desktop.wait_status("voice activation to listen for speech", |s| {
+        s["state"] == "Idle"
+            && s["status"]
+                .as_str()
+                .is_some_and(|t| t.contains("Listening for speech on"))
+    });
+    play(&desktop, &wav);
+    check_heard_and_typed(&desktop);
+    // Ready for the next utterance without a key.
+    desktop.wait_status("voice activation to listen again", |s| {
+        s["status"]
+            .as_str()
+            .is_some_and(|t| t.contains("Listening for speech on"))
+    });
+    desktop.quit();
+}
+
+#[test]
+#[ignore = "needs Xvfb and trayer (ci/check.sh)"]
+fn a_bad_settings_file_names_the_bad_keys_keeps_a_copy_and_the_app_still_starts() {
+    let bad = format!(
+        "[server]\nurl = \"{}\"\n[hotkey]\nmode = \"toggle\"\n[typing]\ndelay_ms = \"fast\"\n\
+         [voice_activation]\nsensitivity = 7.0\n",
+        server_url()
+    );
+    let mut desktop = Desktop::start(&bad);
+    let status = desktop.status().expect("status");
+    let notices = status["notices"].to_string();
+    assert!(notices.contains("typing.delay_ms"), "{notices}");
+    assert!(
+        notices.contains("voice_activation.sensitivity"),
+        "{notices}"
+    );
+    assert!(notices.contains("settings.toml.bad-"), "{notices}");
+    // The good keys are in force: toggle mode from the same file.
+    assert!(
+        status["status"]
+            .as_str()
+            .is_some_and(|s| s.contains("press Ctrl+Shift+V")),
+        "{status}"
+    );
+    let copies: Vec<_> = std::fs::read_dir(desktop.dir.path())
+        .expect("dir")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("settings.toml.bad-")
+        })
+        .collect();
+    assert_eq!(copies.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(copies[0].path()).expect("copy"),
+        bad
+    );
+    desktop.quit();
+}
+
+#[test]
+#[ignore = "needs Xvfb and trayer (ci/check.sh)"]
+fn a_second_launch_shows_the_first_and_a_taken_hotkey_is_reported() {
+    let mut desktop = Desktop::start(&settings("push_to_talk"));
+    let settings_path = desktop.dir.path().join("settings.toml");
+    let second = desktop
+        .command("dbus-run-session")
+        .arg("--")
+        .arg(bin())
+        .arg("--settings")
+        .arg(&settings_path)
+        .output()
+        .expect("second launch");
+    assert!(second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("already running"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(desktop.status().expect("first still runs")["state"], "Idle");
+
+    // Another program on the same display (here: a second TonnyTray in its
+    // own session) cannot have Ctrl+Shift+V, and says so.
+    let other_runtime = desktop.dir.path().join("other-xdg");
+    std::fs::create_dir_all(&other_runtime).expect("dir");
+    set_private(&other_runtime);
+    let mut other = desktop
+        .command("dbus-run-session")
+        .env("XDG_RUNTIME_DIR", &other_runtime)
+        .arg("--")
+        .arg(bin())
+        .args(["--hidden", "--settings"])
+        .arg(desktop.dir.path().join("other.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("other instance");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let notices = loop {
+        let out = desktop
+            .command(bin())
+            .env("XDG_RUNTIME_DIR", &other_runtime)
+            .arg("status")
+            .output()
+            .expect("status");
+        let status: Option<Value> = serde_json::from_slice(&out.stdout).ok();
+        let notices = status.map(|s| s["notices"].to_string()).unwrap_or_default();
+        if notices.contains("already taken") || Instant::now() > deadline {
+            break notices;
+        }
+        sleep(Duration::from_millis(200));
+    };
+    let _ = desktop
+        .command(bin())
+        .env("XDG_RUNTIME_DIR", &other_runtime)
+        .arg("quit")
+        .output();
+    sleep(Duration::from_millis(500));
+    let _ = other.kill();
+    let _ = other.wait();
+    assert!(
+        notices.contains("Ctrl+Shift+V is already taken"),
+        "{notices}"
+    );
+    desktop.quit();
+}
+
+#[test]
+#[ignore = "needs Xvfb and trayer (ci/check.sh)"]
+fn the_tray_menu_opens_the_dashboard_and_settings() {
+    let desktop = Desktop::start(&settings("push_to_talk"));
+    // Keyboard navigation skips the disabled status lines:
+    // Start recording, Pause, Open dashboard, Settings, Logs, Quit.
+    desktop.click_tray_item(3);
+    sleep(Duration::from_millis(800));
+    desktop.screenshot("dashboard");
+    desktop.click_tray_item(4);
+    sleep(Duration::from_millis(800));
+    desktop.screenshot("settings");
+    let status = desktop.status().expect("status");
+    assert_eq!(status["state"], "Idle");
+    desktop.click_tray_item(6);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while desktop.status().is_some() && Instant::now() < deadline {
+        sleep(Duration::from_millis(100));
+    }
+    assert!(
+        desktop.status().is_none(),
+        "Quit in the tray menu ends the app"
+    );
+}

@@ -148,6 +148,8 @@ fn settings_name_the_bad_key_and_apply_only_valid_changes() {
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
     h.get_by_label("Server URL")
         .type_text("ws://10.0.0.5:8888/asr");
+    h.get_by_label("Toggle (press to start and stop)").scroll_to_me();
+    h.run();
     h.get_by_label("Toggle (press to start and stop)").click();
     h.run();
     h.get_by_label("Apply").click();

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::capture::{self, Capture};
 use super::processor::Processor;
 use super::ring::{RingReader, ring};
+use super::vad::{Gate, GateOutput, VadConfig};
 use super::wav::{self, WavAudio};
 use crate::messages::{AsrInput, FailureKind, PipelineEvent};
 
@@ -27,6 +28,9 @@ pub enum Source {
     Microphone {
         /// Device name (exact, or a case-insensitive part of it).
         device: Option<String>,
+        /// Voice activation: send nothing until speech starts, and end the
+        /// utterance when it stops. `None` sends everything.
+        gate: Option<VadConfig>,
     },
     /// A decoded WAV file.
     Wav {
@@ -67,6 +71,10 @@ fn run(
     asr: &SyncSender<AsrInput>,
     events: &SyncSender<PipelineEvent>,
 ) {
+    let mut gate = match &source {
+        Source::Microphone { gate, .. } => gate.map(Gate::new),
+        Source::Wav { .. } => None,
+    };
     let (running, mut reader, name, rate, channels) = match start(source, stop) {
         Ok(started) => started,
         Err(message) => {
@@ -88,13 +96,38 @@ fn run(
     });
     let mut running = Some(running);
     let mut buf = Vec::new();
+    let speech_ended = std::cell::Cell::new(false);
     let mut to_asr = |chunk: crate::messages::AudioChunk| {
         // Levels are for display: skipped when the receiver is behind.
         let _ = events.try_send(PipelineEvent::Level(chunk.level));
-        // Blocking send: a slow consumer backs up into the ring, where loss is counted.
-        let _ = asr.send(AsrInput::Audio(chunk));
+        // Blocking sends: a slow consumer backs up into the ring, where loss is counted.
+        let send = |chunk| {
+            let _ = asr.send(AsrInput::Audio(chunk));
+        };
+        let Some(g) = gate.as_mut() else {
+            send(chunk);
+            return;
+        };
+        match g.push(chunk) {
+            GateOutput::Hold => {}
+            GateOutput::Opened(chunks) => {
+                let _ = events.send(PipelineEvent::SpeechStarted);
+                chunks.into_iter().for_each(send);
+            }
+            GateOutput::Pass(chunk) => send(chunk),
+            GateOutput::Closed(chunk) => {
+                send(chunk);
+                // The utterance is over: what is left of the stream goes out as it is.
+                gate = None;
+                speech_ended.set(true);
+                let _ = events.send(PipelineEvent::SpeechEnded);
+            }
+        }
     };
     loop {
+        if speech_ended.get() {
+            stop.store(true, Ordering::Relaxed);
+        }
         if stop.load(Ordering::Relaxed) {
             // Dropping the capture stops the stream and abandons the ring's writer.
             if let Some(Running::Mic(_)) = running {
@@ -142,7 +175,7 @@ type Started = (Running, RingReader, String, u32, u16);
 
 fn start(source: Source, stop: &Arc<AtomicBool>) -> Result<Started, String> {
     match source {
-        Source::Microphone { device } => {
+        Source::Microphone { device, .. } => {
             let (capture, reader) = capture::open(device.as_deref()).map_err(|e| e.to_string())?;
             let (name, rate, ch) = (capture.name.clone(), capture.sample_rate, capture.channels);
             Ok((Running::Mic(capture), reader, name, rate, ch))

@@ -59,6 +59,7 @@ pub fn run(args: &ListenArgs) -> ExitCode {
     config.reconnect.fail_fast = true;
     let source = Source::Microphone {
         device: args.device.clone(),
+        gate: None,
     };
     let pipeline = match Pipeline::start(source, config, None) {
         Ok(p) => p,

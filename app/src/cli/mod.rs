@@ -203,7 +203,8 @@ pub(crate) fn drive(
                 );
             }
             PipelineEvent::ServerWarning(w) => eprintln!("tonnytray: warning: {w}"),
-            PipelineEvent::Level(_) => {}
+            PipelineEvent::Level(_) | PipelineEvent::SpeechStarted | PipelineEvent::SpeechEnded => {
+            }
             PipelineEvent::Overflow { samples } => {
                 eprintln!("tonnytray: warning: {samples} input samples lost (system too busy)");
             }

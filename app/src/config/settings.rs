@@ -80,7 +80,7 @@ pub struct VoiceActivationSettings {
     pub enabled: bool,
     /// 0.0 (needs a loud voice) to 1.0 (starts on a whisper).
     pub sensitivity: f32,
-    /// Stop after this many seconds of silence (voice activation and toggle mode).
+    /// With voice activation, end the utterance after this many seconds of silence.
     pub silence_stop_secs: f32,
     /// Warn when the microphone has given only silence for this long.
     pub silent_mic_warning_secs: f32,

@@ -15,6 +15,7 @@ use super::replace;
 use super::state::{self, Action, Facts};
 use crate::asr::AsrWorkerConfig;
 use crate::asr::transcript::NewWords;
+use crate::audio::vad::VadConfig;
 use crate::audio::worker::Source;
 use crate::config::settings::{HotkeyMode, Settings};
 use crate::integrations::typing::{TypeJob, TypeResult};
@@ -212,6 +213,17 @@ struct Session {
     device: String,
     silent_since: Option<Instant>,
     warned_silent: bool,
+    /// Started by voice activation: nothing is sent until speech begins.
+    gated: bool,
+    /// Voice activation heard speech (always true for ungated sessions).
+    speaking: bool,
+}
+
+impl Session {
+    /// The microphone is open for dictation (not just waiting for speech).
+    fn listening(&self) -> bool {
+        self.speaking
+    }
 }
 
 struct Coordinator {
@@ -267,6 +279,10 @@ impl Coordinator {
 
     fn run(mut self, inbox: &Receiver<CoreInput>) {
         loop {
+            self.arm_voice_activation();
+            if self.dirty {
+                self.publish();
+            }
             let input = if self.active.is_none() && self.flushing.is_empty() {
                 // Nothing running: sleep until someone asks for something.
                 inbox.recv().map_err(|_| RecvTimeoutError::Disconnected)
@@ -282,9 +298,6 @@ impl Coordinator {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.drain_pipelines();
-            if self.dirty {
-                self.publish();
-            }
         }
         self.shutdown();
     }
@@ -311,11 +324,13 @@ impl Coordinator {
             }
             Command::SetPaused(paused) => {
                 self.paused = *paused;
-                self.status = if self.paused {
-                    "Paused: the hotkey does nothing until you resume".into()
+                if self.paused {
+                    self.drop_standby();
+                    self.status = "Paused: the hotkey does nothing until you resume".into();
                 } else {
-                    self.ready_status()
-                };
+                    self.error = None;
+                    self.status = self.ready_status();
+                }
             }
             Command::ApplySettings(settings) => self.apply_settings(settings.as_ref().clone()),
             Command::Notice(text) => self.notices.push(text.clone()),
@@ -324,11 +339,15 @@ impl Coordinator {
         }
         let facts = Facts {
             mode: self.settings.hotkey.mode,
-            listening: self.active.is_some(),
+            listening: self.listening(),
             paused: self.paused,
         };
         match state::decide(command, facts) {
-            Action::Start => self.start_session(),
+            Action::Start => {
+                // A hotkey or click while voice activation waits: dictate now.
+                self.drop_standby();
+                self.start_session(false);
+            }
             Action::Stop => self.stop_session(),
             Action::Nothing => {}
         }
@@ -350,9 +369,58 @@ impl Coordinator {
                 path.display()
             ));
         }
+        let standby_changed = self.settings.voice_activation != settings.voice_activation
+            || self.settings.audio != settings.audio
+            || self.settings.server != settings.server;
         self.settings = Arc::new(settings);
-        if self.active.is_none() && self.flushing.is_empty() && self.error.is_none() {
+        self.error = None;
+        if standby_changed {
+            // Re-armed with the new settings by the loop.
+            self.drop_standby();
+        }
+        if !self.listening() && self.flushing.is_empty() {
             self.status = self.ready_status();
+        }
+    }
+
+    /// Whether the microphone is open for dictation.
+    fn listening(&self) -> bool {
+        self.active.as_ref().is_some_and(Session::listening)
+    }
+
+    /// Ends a voice-activation session that has not heard speech yet.
+    fn drop_standby(&mut self) {
+        if self.active.as_ref().is_some_and(|s| s.gated && !s.speaking) {
+            // Nothing was sent: stop at once, no flush.
+            self.active = None;
+            self.level = Level::default();
+        }
+    }
+
+    /// With voice activation on, keeps a session waiting for speech.
+    /// Not after a failure: the user sees the error and acts first.
+    fn arm_voice_activation(&mut self) {
+        if self.settings.voice_activation.enabled
+            && !self.paused
+            && self.active.is_none()
+            && self.error.is_none()
+        {
+            self.start_session(true);
+            self.dirty = true;
+        }
+    }
+
+    /// The ready line, saying where voice activation listens when it does.
+    fn idle_status(&self) -> String {
+        match &self.active {
+            Some(s) if !s.speaking => {
+                format!(
+                    "{} Listening for speech on {}",
+                    self.ready_status(),
+                    s.device
+                )
+            }
+            _ => self.ready_status(),
         }
     }
 
@@ -361,24 +429,35 @@ impl Coordinator {
             HotkeyMode::PushToTalk => "hold",
             HotkeyMode::Toggle => "press",
         };
-        format!("Ready: {how} {} to dictate", self.settings.hotkey.binding)
+        if self.settings.voice_activation.enabled {
+            format!(
+                "Ready: just speak, or {how} {}",
+                self.settings.hotkey.binding
+            )
+        } else {
+            format!("Ready: {how} {} to dictate", self.settings.hotkey.binding)
+        }
     }
 
-    fn start_session(&mut self) {
+    fn start_session(&mut self, gated: bool) {
         let id = self.next_id;
         self.next_id += 1;
         let device =
             (!self.settings.audio.device.is_empty()).then(|| self.settings.audio.device.clone());
+        let va = &self.settings.voice_activation;
         let source = Source::Microphone {
             device: device.clone(),
+            gate: gated.then(|| VadConfig::from_settings(va.sensitivity, va.silence_stop_secs)),
         };
         let config = AsrWorkerConfig::new(self.settings.server.url.clone());
         match Pipeline::start(source, config, None) {
             Ok(pipeline) => {
-                self.error = None;
-                self.committed.clear();
-                self.tentative.clear();
-                self.status = "Opening the microphone…".into();
+                if !gated {
+                    self.error = None;
+                    self.committed.clear();
+                    self.tentative.clear();
+                    self.status = "Opening the microphone…".into();
+                }
                 self.active = Some(Session {
                     id,
                     pipeline,
@@ -393,6 +472,8 @@ impl Coordinator {
                     device: device.unwrap_or_else(|| "the default microphone".into()),
                     silent_since: None,
                     warned_silent: false,
+                    gated,
+                    speaking: !gated,
                 });
             }
             Err(e) => self.fail(format!("cannot start dictation: {e}")),
@@ -436,11 +517,30 @@ impl Coordinator {
         let is_active = self.active.as_ref().is_some_and(|s| s.id == id);
         match event {
             PipelineEvent::SourceStarted { name, .. } => {
-                if let Some(s) = self.session_mut(id) {
-                    s.device = name.clone();
-                }
-                if is_active {
+                let waiting = self.session_mut(id).is_some_and(|s| {
+                    s.device.clone_from(&name);
+                    !s.speaking
+                });
+                if is_active && waiting && self.flushing.is_empty() {
+                    self.status = self.idle_status();
+                } else if is_active {
                     self.status = format!("Listening on {name}");
+                }
+            }
+            PipelineEvent::SpeechStarted => {
+                let device = self.session_mut(id).map(|s| {
+                    s.speaking = true;
+                    s.device.clone()
+                });
+                if is_active && let Some(device) = device {
+                    self.committed.clear();
+                    self.tentative.clear();
+                    self.status = format!("Listening on {device} (voice activation)");
+                }
+            }
+            PipelineEvent::SpeechEnded => {
+                if is_active {
+                    self.stop_session();
                 }
             }
             PipelineEvent::Connected { resending_secs } if resending_secs > 0.0 => {
@@ -498,7 +598,7 @@ impl Coordinator {
             s.tentative.clone_from(&tentative);
             s.words.take(&committed, false)
         });
-        if is_active || self.active.is_none() {
+        if is_active || !self.listening() {
             self.committed = committed;
             self.tentative = tentative;
         }
@@ -509,6 +609,12 @@ impl Coordinator {
 
     fn on_level(&mut self, id: u64, is_active: bool, level: Level) {
         if !is_active {
+            return;
+        }
+        if !self.listening() {
+            // Waiting for speech: the meter moves, the waveform and the
+            // silent-microphone warning are for dictation.
+            self.level = level;
             return;
         }
         self.level = level;
@@ -564,18 +670,18 @@ impl Coordinator {
                 log.remove(0);
             }
         }
-        if self.active.is_none() {
+        if !self.listening() {
             self.committed = text.to_owned();
             self.tentative.clear();
             self.level = Level::default();
         }
         match failure {
             Some(message) => self.fail(message),
-            None if self.active.is_none() && self.flushing.is_empty() => {
+            None if !self.listening() && self.flushing.is_empty() => {
                 self.status = if text.trim().is_empty() {
-                    "Heard nothing. ".to_owned() + &self.ready_status()
+                    "Heard nothing. ".to_owned() + &self.idle_status()
                 } else {
-                    self.ready_status()
+                    self.idle_status()
                 };
             }
             None => {}
@@ -651,7 +757,7 @@ impl Coordinator {
         self.dirty = false;
         let snapshot = Snapshot {
             state: state::visible_state(
-                self.active.is_some(),
+                self.listening(),
                 !self.flushing.is_empty(),
                 self.paused,
                 self.error.is_some(),

@@ -59,8 +59,8 @@ pub struct UiState {
     pub draft: Option<Settings>,
     /// Input devices to pick from: (id, label).
     pub devices: Vec<(String, String)>,
-    /// Problems of the parts the window owns (hotkey, tray), shown in the popover.
-    pub local_problems: Vec<String>,
+    /// Why the hotkey is not working, if it is not (shown beside its setting).
+    pub hotkey_problem: Option<String>,
     /// Recent log lines for the logs tab, oldest first.
     pub logs: Vec<String>,
 }

@@ -16,7 +16,7 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
         });
     });
     ui.label(RichText::new(&snapshot.status).small());
-    if widgets::notices(ui, &snapshot.notices, &state.local_problems) {
+    if widgets::notices(ui, &snapshot.notices) {
         actions.push(UiAction::Core(Command::DismissNotices));
     }
     ui.add_space(4.0);

@@ -14,22 +14,8 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
     let in_force = snapshot.settings.as_ref();
     let devices = state.devices.clone();
     let draft = state.draft.get_or_insert_with(|| in_force.clone());
-    egui::ScrollArea::vertical().show(ui, |ui| {
-        section(ui, "Speech server", |ui| server(ui, draft));
-        section(ui, "Microphone", |ui| {
-            microphone(ui, draft, &devices, actions);
-            widgets::level_meter(ui, snapshot.level.peak);
-        });
-        section(ui, "Hotkey", |ui| hotkey(ui, draft));
-        section(ui, "Voice activation", |ui| voice(ui, draft));
-        section(ui, "Typing", |ui| typing(ui, draft));
-        section(ui, "Replacements", |ui| replacements(ui, draft));
-        section(ui, "Appearance", |ui| appearance(ui, draft));
-    });
+    // Apply and Revert stay in view above the scrolling form.
     let problems = draft.validate();
-    for p in &problems {
-        ui.label(RichText::new(format!("Problem: {p}")).color(ui.visuals().warn_fg_color));
-    }
     let changed = draft != in_force;
     ui.horizontal(|ui| {
         let apply = ui.add_enabled(changed && problems.is_empty(), egui::Button::new("Apply"));
@@ -44,9 +30,33 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
         {
             *draft = in_force.clone();
         }
-        if !changed {
-            ui.label(RichText::new("Settings are in use").small().weak());
-        }
+        let note = if changed {
+            "Changes are not applied yet"
+        } else {
+            "Settings are in use"
+        };
+        ui.label(RichText::new(note).small().weak());
+    });
+    for p in &problems {
+        ui.label(RichText::new(format!("Problem: {p}")).color(ui.visuals().warn_fg_color));
+    }
+    ui.separator();
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        section(ui, "Speech server", |ui| server(ui, draft));
+        section(ui, "Microphone", |ui| {
+            microphone(ui, draft, &devices, actions);
+            widgets::level_meter(ui, snapshot.level.peak);
+        });
+        section(ui, "Hotkey", |ui| {
+            hotkey(ui, draft);
+            if let Some(problem) = &state.hotkey_problem {
+                ui.label(RichText::new(problem).color(ui.visuals().warn_fg_color));
+            }
+        });
+        section(ui, "Voice activation", |ui| voice(ui, draft));
+        section(ui, "Typing", |ui| typing(ui, draft));
+        section(ui, "Replacements", |ui| replacements(ui, draft));
+        section(ui, "Appearance", |ui| appearance(ui, draft));
     });
 }
 

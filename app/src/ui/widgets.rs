@@ -118,8 +118,8 @@ pub fn live_transcript(ui: &mut Ui, snapshot: &Snapshot) {
 }
 
 /// Problems to read, each on its own line, with a dismiss button.
-pub fn notices(ui: &mut Ui, notices: &[String], local: &[String]) -> bool {
-    if notices.is_empty() && local.is_empty() {
+pub fn notices(ui: &mut Ui, notices: &[String]) -> bool {
+    if notices.is_empty() {
         return false;
     }
     let mut dismissed = false;
@@ -127,10 +127,10 @@ pub fn notices(ui: &mut Ui, notices: &[String], local: &[String]) -> bool {
         .fill(ui.visuals().warn_fg_color.gamma_multiply(0.15))
         .show(ui, |ui| {
             ui.set_width(ui.available_width());
-            for n in local.iter().chain(notices) {
+            for n in notices {
                 ui.label(RichText::new(format!("Warning: {n}")).color(ui.visuals().warn_fg_color));
             }
-            if !notices.is_empty() && ui.small_button("Dismiss").clicked() {
+            if ui.small_button("Dismiss").clicked() {
                 dismissed = true;
             }
         });
