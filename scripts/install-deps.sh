@@ -4,8 +4,8 @@
 # tray, Mesa for the window's OpenGL, xdotool/xclip for typing into other
 # apps, PulseAudio and its ALSA plugin (the virtual test microphone),
 # espeak-ng and sox (spoken test audio), Python's venv (the WhisperLiveKit
-# server), the headless desktop the tests drive (Xvfb, trayer, xterm,
-# ImageMagick for screenshots, dbus) and shellcheck. Uses sudo when not root.
+# server), the headless desktop the tests drive (Xvfb, trayer, xterm, a Tk
+# window, ImageMagick for screenshots, dbus) and shellcheck. Uses sudo when not root.
 set -euo pipefail
 
 packages=(
@@ -13,7 +13,7 @@ packages=(
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
   espeak-ng sox python3 python3-venv python3-pip shellcheck
   libgtk-3-dev libayatana-appindicator3-1 libgl1-mesa-dri libegl1 libxkbcommon-x11-0
-  xdotool xclip x11-utils dbus dbus-x11 xvfb trayer xterm imagemagick
+  xdotool xclip x11-utils dbus dbus-x11 xvfb trayer xterm imagemagick python3-tk
 )
 
 if ! command -v apt-get >/dev/null 2>&1; then

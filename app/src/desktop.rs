@@ -109,6 +109,7 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
         theme: None,
         logs,
         quitting: false,
+        monitoring: None,
     };
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -282,6 +283,7 @@ pub fn status_json(s: &core::Snapshot) -> serde_json::Value {
         "status": s.status,
         "committed": s.committed,
         "tentative": s.tentative,
+        "level": s.level.peak,
         "log": log,
         "notices": s.notices,
     })
@@ -298,6 +300,8 @@ struct DesktopApp {
     theme: Option<Theme>,
     logs: LogBuffer,
     quitting: bool,
+    /// The microphone whose level the settings tab shows.
+    monitoring: Option<String>,
 }
 
 impl eframe::App for DesktopApp {
@@ -318,6 +322,7 @@ impl eframe::App for DesktopApp {
             // Closing hides to the tray; Quit is in the tray menu and the window.
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
             ctx.send_viewport_cmd(egui::ViewportCommand::Visible(false));
+            self.monitor(None);
         }
         let snapshot = self.snapshots.get();
         if snapshot.settings.hotkey.binding != self.bound {
@@ -349,14 +354,29 @@ impl eframe::App for DesktopApp {
                 UiAction::Hide => {
                     ui.ctx()
                         .send_viewport_cmd(egui::ViewportCommand::Visible(false));
+                    self.monitor(None);
+                    return;
                 }
                 UiAction::Quit => self.quit(ui.ctx()),
             }
         }
+        let wanted = match (self.ui.view, &self.ui.draft) {
+            (View::Dashboard(Tab::Settings), Some(draft)) => Some(draft.audio.device.clone()),
+            _ => None,
+        };
+        self.monitor(wanted);
     }
 }
 
 impl DesktopApp {
+    /// Asks the core to show `device`'s level (settings tab open) or stop.
+    fn monitor(&mut self, device: Option<String>) {
+        if self.monitoring != device {
+            self.monitoring.clone_from(&device);
+            (self.to_core)(Command::MonitorMic(device));
+        }
+    }
+
     fn quit(&mut self, ctx: &egui::Context) {
         self.quitting = true;
         ctx.send_viewport_cmd(egui::ViewportCommand::Close);

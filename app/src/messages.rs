@@ -176,6 +176,9 @@ pub enum Command {
     SetPaused(bool),
     /// Use these settings from now on and save them.
     ApplySettings(Box<crate::config::settings::Settings>),
+    /// Show this microphone's level while nothing is recording (the settings
+    /// tab's meter); `None` stops showing it. `Some("")` is the default input.
+    MonitorMic(Option<String>),
     /// Show a problem the core did not see itself (hotkey, tray) in the status.
     Notice(String),
     /// The user has read the notices; clear them.

@@ -54,6 +54,28 @@ impl Pipeline {
         })
     }
 
+    /// Only the `audio` thread, for a level meter: the microphone opens and
+    /// its levels are reported as [`PipelineEvent::Level`]; the audio goes
+    /// nowhere (no server is contacted).
+    ///
+    /// # Errors
+    /// When the thread cannot be spawned.
+    pub fn monitor(device: Option<String>) -> std::io::Result<Self> {
+        // Nobody receives: the audio thread's hand-offs fail at once.
+        let (inbox, _) = mpsc::sync_channel(1);
+        let (events_tx, events) = mpsc::sync_channel(EVENTS);
+        let stop = Arc::new(AtomicBool::new(false));
+        let source = Source::Microphone { device, gate: None };
+        let audio = audio_worker::spawn(source, Arc::clone(&stop), inbox.clone(), events_tx)?;
+        Ok(Self {
+            events: Some(events),
+            stop,
+            inbox,
+            audio: Some(audio),
+            asr: None,
+        })
+    }
+
     /// Progress and results.
     pub fn events(&self) -> &Receiver<PipelineEvent> {
         // Only `stop_all` takes the receiver, and it consumes the pipeline.

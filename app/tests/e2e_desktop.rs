@@ -546,9 +546,31 @@ fn the_tray_menu_opens_the_dashboard_and_settings() {
     desktop.screenshot("dashboard");
     desktop.click_tray_item(4);
     sleep(Duration::from_millis(800));
+    // The settings tab's meter shows the microphone while nothing records.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = speak(
+        dir.path(),
+        "meter",
+        "en-us",
+        "Testing the microphone level.",
+        None,
+    );
+    let player = desktop
+        .command("paplay")
+        .args(["-d", "vmic_sink"])
+        .arg(&wav)
+        .spawn()
+        .expect("paplay");
+    let status = desktop.wait_status("the settings meter to move", |s| {
+        s["level"].as_f64().is_some_and(|l| l > 0.05)
+    });
     desktop.screenshot("settings");
-    let status = desktop.status().expect("status");
+    let _ = player.wait_with_output();
     assert_eq!(status["state"], "Idle");
+    assert!(
+        status["log"].as_array().is_some_and(Vec::is_empty),
+        "nothing was dictated"
+    );
     desktop.click_tray_item(6);
     let deadline = Instant::now() + Duration::from_secs(10);
     while desktop.status().is_some() && Instant::now() < deadline {
@@ -558,4 +580,69 @@ fn the_tray_menu_opens_the_dashboard_and_settings() {
         desktop.status().is_none(),
         "Quit in the tray menu ends the app"
     );
+}
+
+#[test]
+#[ignore = "needs Xvfb, trayer, the speech server and the virtual mic (ci/check.sh)"]
+fn clipboard_typing_pastes_the_words_and_gives_the_clipboard_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = speak(dir.path(), "paste", "en-us", TEXT, None);
+    let mut desktop = Desktop::start(&format!(
+        "{}method = \"clipboard\"\n",
+        settings("push_to_talk")
+    ));
+    let pasted = desktop.dir.path().join("pasted.txt");
+    let target = desktop
+        .command("/usr/bin/python3")
+        .arg(repo_root().join("app/tests/fixtures/paste_target.py"))
+        .arg(&pasted)
+        .spawn()
+        .expect("python3-tk runs (installed by scripts/install-deps.sh)");
+    desktop.children.push(target);
+    let window = desktop.wait_window("--name", "paste-target");
+    desktop.run("xdotool", &["windowfocus", "--sync", &window]);
+    // What the user had on the clipboard before dictating.
+    let mut xclip = desktop
+        .command("xclip")
+        .args(["-selection", "clipboard", "-i"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("xclip");
+    std::io::Write::write_all(
+        xclip.stdin.as_mut().expect("stdin"),
+        b"the user's own clipboard",
+    )
+    .expect("write");
+    drop(xclip.stdin.take());
+    xclip.wait().expect("xclip");
+
+    desktop.run("xdotool", &["keydown", "ctrl+shift+v"]);
+    wait_mic_open(&desktop);
+    play(&desktop, &wav);
+    sleep(Duration::from_millis(800));
+    desktop.run("xdotool", &["keyup", "ctrl+shift+v"]);
+    let status = desktop.wait_status("the utterance to finish", |s| {
+        s["state"] == "Idle" && s["log"].as_array().is_some_and(|l| !l.is_empty())
+    });
+    assert_eq!(status["log"][0]["typed"], "typed", "{status}");
+    let heard = status["log"][0]["text"].as_str().expect("text").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let read = || std::fs::read_to_string(&pasted).unwrap_or_default();
+    while read().split_whitespace().count() < heard.split_whitespace().count()
+        && Instant::now() < deadline
+    {
+        sleep(Duration::from_millis(200));
+    }
+    assert_wer(TEXT, &read(), MAX_WER);
+    // The clipboard is given back a moment after the last paste.
+    let clipboard = || {
+        let out = desktop.run("xclip", &["-selection", "clipboard", "-o"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while clipboard() != "the user's own clipboard" && Instant::now() < deadline {
+        sleep(Duration::from_millis(100));
+    }
+    assert_eq!(clipboard(), "the user's own clipboard");
+    desktop.quit();
 }

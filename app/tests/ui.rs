@@ -148,9 +148,25 @@ fn settings_name_the_bad_key_and_apply_only_valid_changes() {
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
     h.get_by_label("Server URL")
         .type_text("ws://10.0.0.5:8888/asr");
-    h.get_by_label("Toggle (press to start and stop)").scroll_to_me();
+    h.get_by_label("Toggle (press to start and stop)")
+        .scroll_to_me();
     h.run();
     h.get_by_label("Toggle (press to start and stop)").click();
+    h.run();
+    // Every control of a new replacement row has a name (the harness
+    // refuses unnamed inputs), and the row is part of what is applied.
+    h.get_by_label("Add replacement").scroll_to_me();
+    h.run();
+    h.get_by_label("Add replacement").click();
+    h.run();
+    h.get_by_label("Replace #1").scroll_to_me();
+    h.run();
+    h.get_by_label("Replace #1").focus();
+    h.get_by_label("Replace #1").type_text("tony tray");
+    h.run();
+    h.get_by_label("with").focus();
+    h.run();
+    h.get_by_label("with").type_text("TonnyTray");
     h.run();
     h.get_by_label("Apply").click();
     h.run();
@@ -164,6 +180,9 @@ fn settings_name_the_bad_key_and_apply_only_valid_changes() {
         applied.hotkey.mode,
         tonnytray::config::settings::HotkeyMode::Toggle
     );
+    assert_eq!(applied.replacements.len(), 1);
+    assert_eq!(applied.replacements[0].from, "tony tray");
+    assert_eq!(applied.replacements[0].to, "TonnyTray");
 }
 
 /// The real core thread behind the window: pausing and resuming through

@@ -234,6 +234,8 @@ struct Coordinator {
     paused: bool,
     active: Option<Session>,
     flushing: Vec<Session>,
+    /// The microphone shown in the settings meter, and its level-only pipeline.
+    monitor: Option<(String, Pipeline)>,
     next_id: u64,
     error: Option<String>,
     status: String,
@@ -259,6 +261,7 @@ impl Coordinator {
             paused: false,
             active: None,
             flushing: Vec::new(),
+            monitor: None,
             next_id: 1,
             error: None,
             status: String::new(),
@@ -283,12 +286,13 @@ impl Coordinator {
             if self.dirty {
                 self.publish();
             }
-            let input = if self.active.is_none() && self.flushing.is_empty() {
-                // Nothing running: sleep until someone asks for something.
-                inbox.recv().map_err(|_| RecvTimeoutError::Disconnected)
-            } else {
-                inbox.recv_timeout(PIPELINE_POLL)
-            };
+            let input =
+                if self.active.is_none() && self.flushing.is_empty() && self.monitor.is_none() {
+                    // Nothing running: sleep until someone asks for something.
+                    inbox.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                } else {
+                    inbox.recv_timeout(PIPELINE_POLL)
+                };
             match input {
                 Ok(CoreInput::Command(Command::Shutdown)) | Err(RecvTimeoutError::Disconnected) => {
                     break;
@@ -334,6 +338,7 @@ impl Coordinator {
             }
             Command::ApplySettings(settings) => self.apply_settings(settings.as_ref().clone()),
             Command::Notice(text) => self.notices.push(text.clone()),
+            Command::MonitorMic(device) => self.monitor_mic(device.as_deref()),
             Command::DismissNotices => self.notices.clear(),
             _ => {}
         }
@@ -380,6 +385,22 @@ impl Coordinator {
         }
         if !self.listening() && self.flushing.is_empty() {
             self.status = self.ready_status();
+        }
+    }
+
+    fn monitor_mic(&mut self, device: Option<&str>) {
+        if self.monitor.as_ref().map(|(d, _)| d.as_str()) == device {
+            return;
+        }
+        self.monitor = None;
+        self.level = Level::default();
+        let Some(device) = device else { return };
+        let name = (!device.is_empty()).then(|| device.to_owned());
+        match Pipeline::monitor(name) {
+            Ok(p) => self.monitor = Some((device.to_owned(), p)),
+            Err(e) => self
+                .notices
+                .push(format!("cannot show the microphone level: {e}")),
         }
     }
 
@@ -494,6 +515,21 @@ impl Coordinator {
     }
 
     fn drain_pipelines(&mut self) {
+        if let Some((_, monitor)) = &self.monitor {
+            while let Ok(event) = monitor.events().try_recv() {
+                match event {
+                    PipelineEvent::Level(level) if !self.listening() => {
+                        self.level = level;
+                        self.dirty = true;
+                    }
+                    PipelineEvent::Failed(_, message) | PipelineEvent::DeviceLost(message) => {
+                        self.notices.push(format!("microphone level: {message}"));
+                        self.dirty = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
         let mut events = Vec::new();
         for session in self.active.iter().chain(&self.flushing) {
             while let Ok(event) = session.pipeline.events().try_recv() {

@@ -250,13 +250,50 @@ fn paste(session: Session, text: &str) -> Result<(), String> {
         Session::None => return Err("no desktop session".into()),
     };
     let saved = output(Command::new(get[0]).args(&get[1..]));
-    run(set[0], &set[1..], Some(text))?;
+    set_clipboard(set, get, text)?;
     let pasted = run(keys[0], &keys[1..], None);
     // The target reads the clipboard asynchronously after the key press.
     std::thread::sleep(Duration::from_millis(300));
-    let restored = run(set[0], &set[1..], Some(saved.as_deref().unwrap_or("")));
+    let restored = set_clipboard(set, get, saved.as_deref().unwrap_or(""));
     pasted?;
     restored.map_err(|e| format!("pasted, but could not restore the clipboard: {e}"))
+}
+
+/// Puts text on the clipboard. xclip and wl-copy leave a child behind that
+/// serves the selection and keeps any inherited pipe open, so their output
+/// is not read: only the exit status of the command itself.
+fn set_clipboard(command: &[&str], get: &[&str], text: &str) -> Result<(), String> {
+    let tool = command[0];
+    if find_in_path(tool).is_none() {
+        return Err(format!("{tool} is not installed"));
+    }
+    let mut child = Command::new(tool)
+        .args(&command[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run {tool}: {e}"))?;
+    if let Some(mut pipe) = child.stdin.take() {
+        pipe.write_all(text.as_bytes())
+            .map_err(|e| format!("cannot write to {tool}: {e}"))?;
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("{tool} did not finish: {e}"))?;
+    if !status.success() {
+        return Err(format!("{tool} failed ({status})"));
+    }
+    // The child that serves the selection takes it over asynchronously:
+    // wait until the clipboard really holds the text, or a paste (or the
+    // next save) would see the old content.
+    for _ in 0..50 {
+        if output(Command::new(get[0]).args(&get[1..])).as_deref() == Some(text.trim()) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("the clipboard did not take the text from {tool}"))
 }
 
 /// Runs a tool, feeding `stdin` if given; the error names the tool and what

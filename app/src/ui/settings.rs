@@ -184,8 +184,9 @@ fn replacements(ui: &mut Ui, s: &mut Settings) {
             let l = ui.label(format!("Replace #{}", i + 1));
             ui.add(egui::TextEdit::singleline(&mut r.from).desired_width(120.0))
                 .labelled_by(l.id);
-            ui.label("with");
-            ui.add(egui::TextEdit::singleline(&mut r.to).desired_width(120.0));
+            let with = ui.label("with");
+            ui.add(egui::TextEdit::singleline(&mut r.to).desired_width(120.0))
+                .labelled_by(with.id);
             if ui.small_button("Remove").clicked() {
                 remove = Some(i);
             }
