@@ -81,14 +81,7 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
         })
     };
 
-    let tray = match tray::spawn(Arc::clone(&to_core), to_window) {
-        Ok(t) => Some(Arc::new(t)),
-        Err(e) => {
-            tracing::warn!("{e}");
-            to_core(Command::Notice(e));
-            None
-        }
-    };
+    let tray = start_tray(&to_core, to_window);
     watch(core.snapshots(), tray.clone(), Arc::clone(&waker));
 
     let mut hotkey = Hotkey::new(Arc::clone(&to_core));
@@ -137,6 +130,27 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
                 "tonnytray: the window could not be shown: {e}; `tonnytray listen` works without one"
             );
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts the tray; its problems become notices (the app works without it).
+fn start_tray(
+    to_core: &Arc<dyn Fn(Command) + Send + Sync>,
+    to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
+) -> Option<Arc<TrayHandle>> {
+    match tray::spawn(Arc::clone(to_core), to_window) {
+        Ok(t) => {
+            if let Some(problem) = tray::host_problem() {
+                tracing::warn!("{problem}");
+                to_core(Command::Notice(problem));
+            }
+            Some(Arc::new(t))
+        }
+        Err(e) => {
+            tracing::warn!("{e}");
+            to_core(Command::Notice(e));
+            None
         }
     }
 }

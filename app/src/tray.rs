@@ -219,6 +219,20 @@ impl TrayHandle {
     }
 }
 
+/// Says so when no tray host is running to show the icon (Linux: the icon
+/// then exists but nobody draws it until a panel with a tray starts).
+#[must_use]
+pub fn host_problem() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    if !linux::host_running() {
+        return Some(
+            "no system tray is running, so the tray icon cannot be seen; it appears when a panel with a tray starts. Meanwhile use the window and the hotkey"
+                .into(),
+        );
+    }
+    None
+}
+
 /// Starts the tray. On Linux this spawns the `tray` thread and waits for
 /// the icon to exist (or fail) before returning.
 ///
@@ -252,6 +266,54 @@ mod linux {
     use super::{TRAY, Tray};
 
     const HINT: &str = "install libayatana-appindicator3-1 (or libappindicator3-1) and run a panel with a system tray; TonnyTray works from its window and hotkey meanwhile";
+
+    /// Whether a tray host is there to show the icon: an XEmbed tray (the
+    /// `_NET_SYSTEM_TRAY_S<n>` selection has an owner) or a
+    /// StatusNotifierItem watcher on the session bus. Without either,
+    /// tray-icon "succeeds" and nothing is shown.
+    pub(super) fn host_running() -> bool {
+        xembed_tray_running() || status_notifier_watcher_running()
+    }
+
+    fn xembed_tray_running() -> bool {
+        use x11rb::connection::Connection as _;
+        use x11rb::protocol::xproto::ConnectionExt as _;
+        let Ok((conn, screen)) = x11rb::connect(None) else {
+            return false;
+        };
+        let name = format!("_NET_SYSTEM_TRAY_S{screen}");
+        let owner = conn
+            .intern_atom(false, name.as_bytes())
+            .ok()
+            .and_then(|c| c.reply().ok())
+            .and_then(|a| conn.get_selection_owner(a.atom).ok())
+            .and_then(|c| c.reply().ok())
+            .map_or(0, |r| r.owner);
+        let _ = conn.flush();
+        owner != 0
+    }
+
+    fn status_notifier_watcher_running() -> bool {
+        use gtk::gio;
+        use gtk::glib::ToVariant as _;
+        let Ok(bus) = gio::bus_get_sync(gio::BusType::Session, gio::Cancellable::NONE) else {
+            return false;
+        };
+        bus.call_sync(
+            Some("org.freedesktop.DBus"),
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "NameHasOwner",
+            Some(&("org.kde.StatusNotifierWatcher",).to_variant()),
+            None,
+            gio::DBusCallFlags::NONE,
+            1000,
+            gio::Cancellable::NONE,
+        )
+        .ok()
+        .and_then(|reply| reply.get::<(bool,)>())
+        .is_some_and(|(owned,)| owned)
+    }
 
     pub(super) fn spawn() -> Result<(), String> {
         let (tx, rx) = mpsc::channel();

@@ -35,6 +35,11 @@ struct Desktop {
 
 impl Desktop {
     fn start(settings: &str) -> Self {
+        Self::start_with(settings, true)
+    }
+
+    /// With or without a tray host.
+    fn start_with(settings: &str, tray_host: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let runtime = dir.path().join("xdg");
         std::fs::create_dir_all(&runtime).expect("runtime dir");
@@ -64,29 +69,32 @@ impl Desktop {
             display,
             children: vec![xvfb],
         };
-        let trayer = me
-            .command("trayer")
-            .args([
-                "--edge",
-                "top",
-                "--align",
-                "right",
-                "--widthtype",
-                "request",
-            ])
-            .args([
-                "--height",
-                "32",
-                "--transparent",
-                "false",
-                "--tint",
-                "0xffffff",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("trayer runs");
-        me.children.push(trayer);
+        if tray_host {
+            let trayer = me
+                .command("trayer")
+                .args([
+                    "--edge",
+                    "top",
+                    "--align",
+                    "right",
+                    "--widthtype",
+                    "request",
+                ])
+                .args([
+                    "--height",
+                    "32",
+                    "--transparent",
+                    "false",
+                    "--tint",
+                    "0xffffff",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("trayer runs");
+            me.children.push(trayer);
+            me.wait_window("--class", "trayer");
+        }
         let typed = me.typed.display().to_string();
         let xterm = me
             .command("xterm")
@@ -567,6 +575,11 @@ fn the_tray_menu_opens_the_dashboard_and_settings() {
     desktop.screenshot("settings");
     let _ = player.wait_with_output();
     assert_eq!(status["state"], "Idle");
+    let notices = status["notices"].to_string();
+    assert!(
+        !notices.contains("no system tray"),
+        "trayer is a tray: {notices}"
+    );
     assert!(
         status["log"].as_array().is_some_and(Vec::is_empty),
         "nothing was dictated"
@@ -644,5 +657,20 @@ fn clipboard_typing_pastes_the_words_and_gives_the_clipboard_back() {
         sleep(Duration::from_millis(100));
     }
     assert_eq!(clipboard(), "the user's own clipboard");
+    desktop.quit();
+}
+
+#[test]
+#[ignore = "needs Xvfb (ci/check.sh)"]
+fn without_a_tray_host_the_app_says_so_and_works_from_its_window() {
+    let mut desktop = Desktop::start_with(&settings("toggle"), false);
+    let status = desktop.status().expect("status");
+    let notices = status["notices"].to_string();
+    assert!(notices.contains("no system tray is running"), "{notices}");
+    // The window and the hotkey still drive dictation.
+    desktop.run("xdotool", &["key", "ctrl+shift+v"]);
+    desktop.wait_status("listening", |s| s["state"] == "Listening");
+    desktop.run("xdotool", &["key", "ctrl+shift+v"]);
+    desktop.wait_status("idle again", |s| s["state"] == "Idle");
     desktop.quit();
 }
