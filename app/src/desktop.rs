@@ -38,6 +38,12 @@ fn wake(waker: &Waker) {
 
 /// Runs the desktop app until the user quits.
 pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
+    if cfg!(target_os = "linux") && typing::Session::detect() == typing::Session::None {
+        eprintln!(
+            "tonnytray: no desktop session (neither DISPLAY nor WAYLAND_DISPLAY is set), so there is no window to show; `tonnytray listen` dictates in a terminal"
+        );
+        return ExitCode::from(crate::cli::exit::BAD_INPUT);
+    }
     let waker: Waker = Arc::new(OnceLock::new());
     let (window_tx, window_rx) = mpsc::channel::<WindowRequest>();
     let to_window = window_sender(window_tx, Arc::clone(&waker));

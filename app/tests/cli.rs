@@ -131,3 +131,26 @@ fn write_silence(dir: &std::path::Path) -> String {
     w.finalize().expect("finalize");
     path.to_str().expect("utf-8").to_owned()
 }
+
+#[test]
+fn the_desktop_app_without_a_display_says_how_to_dictate_instead() {
+    let o = Command::new(bin())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("binary runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("tonnytray listen"), "{}", stderr(&o));
+}
+
+#[test]
+fn status_without_a_running_app_exits_3_and_says_how_to_start_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = Command::new(bin())
+        .arg("status")
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .output()
+        .expect("binary runs");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("not running"), "{}", stderr(&o));
+}
