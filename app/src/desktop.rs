@@ -69,7 +69,9 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
     let (loaded_settings, notices) = load_settings(path.as_deref());
     let hidden = options.hidden || loaded_settings.ui.start_hidden;
 
-    let core = match start_core(loaded_settings.clone(), path, notices, (inbox.clone(), rx)) {
+    let menu_open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let channel = (inbox.clone(), rx);
+    let core = match start_core(loaded_settings.clone(), path, notices, channel, &menu_open) {
         Ok(core) => core,
         Err(e) => {
             eprintln!("tonnytray: cannot start: {e}");
@@ -87,7 +89,7 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
         })
     };
 
-    let tray = start_tray(&to_core, to_window);
+    let tray = start_tray(&to_core, to_window, menu_open);
     watch(core.snapshots(), tray.clone(), Arc::clone(&waker));
 
     let mut hotkey = Hotkey::new(Arc::clone(&to_core));
@@ -144,8 +146,9 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
 fn start_tray(
     to_core: &Arc<dyn Fn(Command) + Send + Sync>,
     to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
+    menu_open: Arc<std::sync::atomic::AtomicBool>,
 ) -> Option<Arc<TrayHandle>> {
-    match tray::spawn(Arc::clone(to_core), to_window) {
+    match tray::spawn(Arc::clone(to_core), to_window, menu_open) {
         Ok(t) => {
             if let Some(problem) = tray::host_problem() {
                 tracing::warn!("{problem}");
@@ -182,11 +185,13 @@ fn start_core(
     settings_path: Option<PathBuf>,
     notices: Vec<String>,
     channel: core::coordinator::Channel,
+    menu_open: &Arc<std::sync::atomic::AtomicBool>,
 ) -> std::io::Result<Core> {
     let inbox = channel.0.clone();
-    let typer = match typing::spawn(move |result| {
+    let report = move |result| {
         let _ = inbox.send(CoreInput::Typed(result));
-    }) {
+    };
+    let typer = match typing::spawn(report, Arc::clone(menu_open)) {
         Ok((tx, _handle)) => Some(tx),
         Err(e) => {
             tracing::error!("typing thread: {e}");
@@ -238,6 +243,7 @@ fn watch(cell: &SnapshotCell, tray: Option<Arc<TrayHandle>>, waker: Waker) {
         let Some(tray) = &tray else { return };
         let view = TrayView {
             state: snapshot.state,
+            paused: snapshot.paused,
             status: snapshot.status.clone(),
             last: snapshot.last_transcript().map(str::to_owned),
         };
@@ -290,11 +296,7 @@ pub fn status_json(s: &core::Snapshot) -> serde_json::Value {
             serde_json::json!({
                 "id": u.id,
                 "text": u.text,
-                "typed": match &u.typed {
-                    crate::messages::TypedOutcome::Off => "off".to_owned(),
-                    crate::messages::TypedOutcome::Typed => "typed".to_owned(),
-                    crate::messages::TypedOutcome::NotTyped(why) => format!("not typed: {why}"),
-                },
+                "typed": u.typed.describe(),
             })
         })
         .collect();

@@ -12,14 +12,37 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where the socket lives.
+/// Where the socket lives: `$XDG_RUNTIME_DIR` (private to the user by
+/// definition), else a `run` folder in the user's data dir made private
+/// here, so that no other user can put a socket in our place.
 #[must_use]
 pub fn socket_path() -> PathBuf {
-    let dir = std::env::var_os("XDG_RUNTIME_DIR")
-        .filter(|d| !d.is_empty())
-        .map_or_else(std::env::temp_dir, PathBuf::from);
     let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
-    dir.join(format!("tonnytray-{user}.sock"))
+    let name = format!("tonnytray-{user}.sock");
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join(name);
+    }
+    let dir = directories::ProjectDirs::from("", "", "tonnytray").map_or_else(
+        || std::env::temp_dir().join(format!("tonnytray-{user}")),
+        |d| d.data_local_dir().join("run"),
+    );
+    let _ = private_dir(&dir);
+    dir.join(name)
+}
+
+#[cfg(unix)]
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(not(unix))]
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
 }
 
 /// Sends one request to the running instance and returns its reply.

@@ -210,3 +210,15 @@ pub enum TypedOutcome {
     /// Not typed, and why (deny list, tool missing, …).
     NotTyped(String),
 }
+
+impl TypedOutcome {
+    /// How the transcript log and `tonnytray status` say it.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Off => "not typed (typing off)".to_owned(),
+            Self::Typed => "typed".to_owned(),
+            Self::NotTyped(why) => format!("not typed: {why}"),
+        }
+    }
+}

@@ -44,14 +44,7 @@ impl Pipeline {
         let (events_tx, events) = mpsc::sync_channel(EVENTS);
         let stop = Arc::new(AtomicBool::new(false));
         let asr = worker::spawn(asr, inbox_rx, inbox.clone(), events_tx.clone(), observer)?;
-        let audio = audio_worker::spawn(source, Arc::clone(&stop), inbox.clone(), events_tx)?;
-        Ok(Self {
-            events: Some(events),
-            stop,
-            inbox,
-            audio: Some(audio),
-            asr: Some(asr),
-        })
+        Self::with_audio(source, inbox, (events_tx, events), stop, Some(asr))
     }
 
     /// Only the `audio` thread, for a level meter: the microphone opens and
@@ -66,13 +59,24 @@ impl Pipeline {
         let (events_tx, events) = mpsc::sync_channel(EVENTS);
         let stop = Arc::new(AtomicBool::new(false));
         let source = Source::Microphone { device, gate: None };
+        Self::with_audio(source, inbox, (events_tx, events), stop, None)
+    }
+
+    /// Starts the `audio` thread and assembles the pipeline around it.
+    fn with_audio(
+        source: Source,
+        inbox: SyncSender<AsrInput>,
+        (events_tx, events): (SyncSender<PipelineEvent>, Receiver<PipelineEvent>),
+        stop: Arc<AtomicBool>,
+        asr: Option<JoinHandle<()>>,
+    ) -> std::io::Result<Self> {
         let audio = audio_worker::spawn(source, Arc::clone(&stop), inbox.clone(), events_tx)?;
         Ok(Self {
             events: Some(events),
             stop,
             inbox,
             audio: Some(audio),
-            asr: None,
+            asr,
         })
     }
 

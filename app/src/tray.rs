@@ -31,6 +31,8 @@ pub enum WindowRequest {
 pub struct TrayView {
     /// The icon.
     pub state: DictationState,
+    /// Paused by the user (the menu offers Resume).
+    pub paused: bool,
     /// The status line.
     pub status: String,
     /// The last finished utterance.
@@ -88,7 +90,7 @@ struct Tray {
 }
 
 impl Tray {
-    fn build() -> Result<Self, String> {
+    fn build(menu_open: &Arc<AtomicBool>) -> Result<Self, String> {
         let record = MenuItem::with_id(id::RECORD, "Start recording", true, None);
         let pause = MenuItem::with_id(id::PAUSE, "Pause", true, None);
         let status = MenuItem::with_id(id::STATUS, "Status: starting", false, None);
@@ -111,12 +113,13 @@ impl Tray {
             menu.append(item).map_err(|e| e.to_string())?;
         }
         let icon = TrayIconBuilder::new()
-            .with_menu(Box::new(menu))
+            .with_menu(Box::new(menu.clone()))
             .with_tooltip("TonnyTray")
             .with_title("TonnyTray")
             .with_icon(icon(DictationState::Idle).ok_or("the tray icon could not be decoded")?)
             .build()
             .map_err(|e| e.to_string())?;
+        watch_menu(&menu, menu_open);
         Ok(Self {
             icon,
             record,
@@ -138,11 +141,7 @@ impl Tray {
                 "Start recording"
             });
         self.pause
-            .set_text(if view.state == DictationState::Disabled {
-                "Resume"
-            } else {
-                "Pause"
-            });
+            .set_text(if view.paused { "Resume" } else { "Pause" });
         self.status.set_text(format!(
             "Status: {} — {}",
             view.state.label(),
@@ -155,6 +154,25 @@ impl Tray {
         self.last.set_text(last);
     }
 }
+
+/// Keeps `open` true while the menu is shown. An open menu holds the
+/// keyboard, so X11 would hand words typed meanwhile to the menu; the typing
+/// thread waits for it to close.
+#[cfg(target_os = "linux")]
+fn watch_menu(menu: &Menu, open: &Arc<AtomicBool>) {
+    use gtk::prelude::WidgetExt as _;
+    use tray_icon::menu::ContextMenu as _;
+    // muda builds the GTK menu once and hands the same one to the indicator.
+    let gtk_menu = menu.gtk_context_menu();
+    let shown = Arc::clone(open);
+    gtk_menu.connect_show(move |_| shown.store(true, Ordering::SeqCst));
+    let hidden = Arc::clone(open);
+    gtk_menu.connect_hide(move |_| hidden.store(false, Ordering::SeqCst));
+}
+
+/// Elsewhere menus do not swallow typed keys the same way.
+#[cfg(not(target_os = "linux"))]
+fn watch_menu(_menu: &Menu, _open: &Arc<AtomicBool>) {}
 
 fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -204,8 +222,7 @@ thread_local! {
 impl TrayHandle {
     /// Shows the view (from any thread on Linux; the main thread elsewhere).
     pub fn show(&self, view: TrayView) {
-        self.paused
-            .store(view.state == DictationState::Disabled, Ordering::Relaxed);
+        self.paused.store(view.paused, Ordering::Relaxed);
         #[cfg(target_os = "linux")]
         gtk::glib::MainContext::default().invoke(move || {
             TRAY.with(|t| {
@@ -241,26 +258,28 @@ pub fn host_problem() -> Option<String> {
 pub fn spawn(
     to_core: Arc<dyn Fn(Command) + Send + Sync>,
     to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
+    menu_open: Arc<AtomicBool>,
 ) -> Result<TrayHandle, String> {
     let paused = Arc::new(AtomicBool::new(false));
     install_menu_handler(to_core, to_window, Arc::clone(&paused));
     #[cfg(target_os = "linux")]
     {
-        linux::spawn()?;
+        linux::spawn(menu_open)?;
         Ok(TrayHandle { paused })
     }
     #[cfg(not(target_os = "linux"))]
     {
         Ok(TrayHandle {
             paused,
-            tray: Tray::build()?,
+            tray: Tray::build(&menu_open)?,
         })
     }
 }
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use std::sync::mpsc;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, mpsc};
     use std::time::Duration;
 
     use super::{TRAY, Tray};
@@ -315,14 +334,14 @@ mod linux {
         .is_some_and(|(owned,)| owned)
     }
 
-    pub(super) fn spawn() -> Result<(), String> {
+    pub(super) fn spawn(menu_open: Arc<AtomicBool>) -> Result<(), String> {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("tray".into())
             .spawn(move || {
                 let built = std::panic::catch_unwind(|| {
                     gtk::init().map_err(|e| format!("GTK could not start ({e})"))?;
-                    Tray::build()
+                    Tray::build(&menu_open)
                 });
                 let outcome = match built {
                     Ok(Ok(tray)) => {

@@ -73,7 +73,9 @@ fn popover_shows_committed_and_tentative_text_apart_while_listening() {
 
 #[test]
 fn paused_popover_offers_resume_and_disables_recording() {
-    let mut h = window(snapshot(DictationState::Disabled));
+    let mut s = snapshot(DictationState::Disabled);
+    s.paused = true;
+    let mut h = window(s);
     h.run();
     h.get_by_label("Paused");
     assert!(

@@ -38,6 +38,9 @@ const SILENCE_PEAK: f32 = 0.01;
 pub struct Snapshot {
     /// The state machine's visible state.
     pub state: DictationState,
+    /// The user paused dictation (the state may still show an utterance
+    /// that is finishing).
+    pub paused: bool,
     /// One line saying what is happening or what went wrong.
     pub status: String,
     /// Committed text of the utterance being dictated (or the last one).
@@ -161,12 +164,6 @@ impl Core {
         })
     }
 
-    /// A sender for commands and typing results.
-    #[must_use]
-    pub fn sender(&self) -> SyncSender<CoreInput> {
-        self.inbox.clone()
-    }
-
     /// Sends a command; a full queue drops it with a log line (the user can
     /// press again), a stopped core is ignored.
     pub fn send(&self, command: Command) {
@@ -213,9 +210,8 @@ struct Session {
     device: String,
     silent_since: Option<Instant>,
     warned_silent: bool,
-    /// Started by voice activation: nothing is sent until speech begins.
-    gated: bool,
-    /// Voice activation heard speech (always true for ungated sessions).
+    /// Dictating: always for hotkey and button sessions; for voice
+    /// activation once it heard speech (until then nothing is sent).
     speaking: bool,
 }
 
@@ -246,7 +242,8 @@ struct Coordinator {
     log: Arc<Vec<Utterance>>,
     notices: Vec<String>,
     hotkey_held: bool,
-    held_back: Vec<TypeJob>,
+    /// Words waiting to be typed, oldest first (see `release_typing`).
+    to_type: VecDeque<TypeJob>,
     typed_anything: bool,
     dirty: bool,
 }
@@ -272,7 +269,7 @@ impl Coordinator {
             log: Arc::new(Vec::new()),
             notices: options.notices,
             hotkey_held: false,
-            held_back: Vec::new(),
+            to_type: VecDeque::new(),
             typed_anything: false,
             dirty: true,
         };
@@ -286,13 +283,16 @@ impl Coordinator {
             if self.dirty {
                 self.publish();
             }
-            let input =
-                if self.active.is_none() && self.flushing.is_empty() && self.monitor.is_none() {
-                    // Nothing running: sleep until someone asks for something.
-                    inbox.recv().map_err(|_| RecvTimeoutError::Disconnected)
-                } else {
-                    inbox.recv_timeout(PIPELINE_POLL)
-                };
+            let input = if self.active.is_none()
+                && self.flushing.is_empty()
+                && self.monitor.is_none()
+                && self.to_type.is_empty()
+            {
+                // Nothing running: sleep until someone asks for something.
+                inbox.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                inbox.recv_timeout(PIPELINE_POLL)
+            };
             match input {
                 Ok(CoreInput::Command(Command::Shutdown)) | Err(RecvTimeoutError::Disconnected) => {
                     break;
@@ -302,6 +302,7 @@ impl Coordinator {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.drain_pipelines();
+            self.release_typing();
         }
         self.shutdown();
     }
@@ -320,12 +321,7 @@ impl Coordinator {
         self.dirty = true;
         match command {
             Command::HotkeyPressed => self.hotkey_held = true,
-            Command::HotkeyReleased => {
-                self.hotkey_held = false;
-                for job in std::mem::take(&mut self.held_back) {
-                    self.send_typing(job);
-                }
-            }
+            Command::HotkeyReleased => self.hotkey_held = false,
             Command::SetPaused(paused) => {
                 self.paused = *paused;
                 if self.paused {
@@ -342,6 +338,9 @@ impl Coordinator {
             Command::DismissNotices => self.notices.clear(),
             _ => {}
         }
+        // A voice-activation session may have heard speech already: take its
+        // news before deciding, or a key press could drop spoken words.
+        self.drain_pipelines();
         let facts = Facts {
             mode: self.settings.hotkey.mode,
             listening: self.listening(),
@@ -411,7 +410,7 @@ impl Coordinator {
 
     /// Ends a voice-activation session that has not heard speech yet.
     fn drop_standby(&mut self) {
-        if self.active.as_ref().is_some_and(|s| s.gated && !s.speaking) {
+        if self.active.as_ref().is_some_and(|s| !s.speaking) {
             // Nothing was sent: stop at once, no flush.
             self.active = None;
             self.level = Level::default();
@@ -493,7 +492,6 @@ impl Coordinator {
                     device: device.unwrap_or_else(|| "the default microphone".into()),
                     silent_since: None,
                     warned_silent: false,
-                    gated,
                     speaking: !gated,
                 });
             }
@@ -515,6 +513,7 @@ impl Coordinator {
     }
 
     fn drain_pipelines(&mut self) {
+        let mut dead = false;
         if let Some((_, monitor)) = &self.monitor {
             while let Ok(event) = monitor.events().try_recv() {
                 match event {
@@ -525,10 +524,17 @@ impl Coordinator {
                     PipelineEvent::Failed(_, message) | PipelineEvent::DeviceLost(message) => {
                         self.notices.push(format!("microphone level: {message}"));
                         self.dirty = true;
+                        dead = true;
                     }
                     _ => {}
                 }
             }
+        }
+        if dead {
+            // Keep no dead pipeline: the meter drops to zero and the core
+            // stops polling for it.
+            self.monitor = None;
+            self.level = Level::default();
         }
         let mut events = Vec::new();
         for session in self.active.iter().chain(&self.flushing) {
@@ -559,7 +565,7 @@ impl Coordinator {
                 });
                 if is_active && waiting && self.flushing.is_empty() {
                     self.status = self.idle_status();
-                } else if is_active {
+                } else if is_active && !waiting {
                     self.status = format!("Listening on {name}");
                 }
             }
@@ -648,9 +654,12 @@ impl Coordinator {
             return;
         }
         if !self.listening() {
-            // Waiting for speech: the meter moves, the waveform and the
+            // Waiting for speech: the meter moves (unless the settings tab
+            // shows another microphone); the waveform and the
             // silent-microphone warning are for dictation.
-            self.level = level;
+            if self.monitor.is_none() {
+                self.level = level;
+            }
             return;
         }
         self.level = level;
@@ -742,32 +751,59 @@ impl Coordinator {
             text,
             settings: self.settings.typing.clone(),
         };
-        if self.hotkey_held && self.settings.hotkey.mode == HotkeyMode::PushToTalk {
-            // While the hotkey is held the X server sends every key to the
-            // hotkey's grab, not to the focused window: type on release.
-            self.held_back.push(job);
-        } else {
-            self.send_typing(job);
-        }
+        self.to_type.push_back(job);
+        self.release_typing();
     }
 
-    fn send_typing(&mut self, job: TypeJob) {
-        let id = job.utterance;
-        let Some(typer) = &self.typer else {
-            self.set_typed(id, TypedOutcome::NotTyped("typing is unavailable".into()));
+    /// Hands queued words to the typing thread, in utterance order: words
+    /// of a newer utterance wait while an older one is still finishing (its
+    /// last words come with its final transcript), and everything waits
+    /// while the push-to-talk hotkey is held, because the X server then
+    /// sends every key to the hotkey's grab instead of the focused window.
+    /// A full typing queue keeps the words here for the next round.
+    fn release_typing(&mut self) {
+        if self.hotkey_held && self.settings.hotkey.mode == HotkeyMode::PushToTalk {
             return;
-        };
-        if let Err(e) = typer.try_send(job) {
-            let why = format!("typing is behind, words not typed: {e}");
-            self.notices.push(why.clone());
-            self.set_typed(id, TypedOutcome::NotTyped(why));
+        }
+        let oldest_finishing = self.flushing.iter().map(|s| s.id).min();
+        while let Some(job) = self.to_type.front() {
+            if oldest_finishing.is_some_and(|oldest| job.utterance > oldest) {
+                return;
+            }
+            let Some(typer) = &self.typer else {
+                let id = job.utterance;
+                self.to_type.clear();
+                self.set_typed(id, TypedOutcome::NotTyped("typing is unavailable".into()));
+                return;
+            };
+            let Some(job) = self.to_type.pop_front() else {
+                return;
+            };
+            match typer.try_send(job) {
+                Ok(()) => {}
+                Err(mpsc::TrySendError::Full(job)) => {
+                    self.to_type.push_front(job);
+                    return;
+                }
+                Err(mpsc::TrySendError::Disconnected(job)) => {
+                    let why = "the typing thread stopped; words not typed".to_owned();
+                    self.notices.push(why.clone());
+                    self.set_typed(job.utterance, TypedOutcome::NotTyped(why));
+                    self.to_type.clear();
+                    return;
+                }
+            }
         }
     }
 
     fn on_typed(&mut self, result: TypeResult) {
         self.dirty = true;
         match result {
-            TypeResult::Typed { .. } => {}
+            TypeResult::Typed { note, .. } => {
+                if let Some(note) = note {
+                    self.notices.push(note);
+                }
+            }
             TypeResult::Skipped { utterance, why } => {
                 self.status.clone_from(&why);
                 self.set_typed(utterance, TypedOutcome::NotTyped(why));
@@ -798,6 +834,7 @@ impl Coordinator {
                 self.paused,
                 self.error.is_some(),
             ),
+            paused: self.paused,
             status: self.status.clone(),
             committed: self.committed.clone(),
             tentative: self.tentative.clone(),

@@ -14,6 +14,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -37,10 +39,13 @@ pub struct TypeJob {
 /// What happened to a [`TypeJob`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypeResult {
-    /// Typed, with the tool named.
+    /// Typed (or pasted).
     Typed {
         /// The job's utterance.
         utterance: u64,
+        /// Something the user should know although the words went in
+        /// (the clipboard could not be given back).
+        note: Option<String>,
     },
     /// Deliberately not typed (filter, own window), and why.
     Skipped {
@@ -58,12 +63,17 @@ pub enum TypeResult {
     },
 }
 
-/// Starts the `typing` thread; results go to `report`.
+/// How long typing waits for the tray menu to close.
+const MENU_WAIT: Duration = Duration::from_secs(120);
+
+/// Starts the `typing` thread; results go to `report`. While `menu_open`
+/// is set (the tray menu is shown and holds the keyboard) typing waits.
 ///
 /// # Errors
 /// When the thread cannot be spawned.
 pub fn spawn(
     report: impl Fn(TypeResult) + Send + 'static,
+    menu_open: Arc<AtomicBool>,
 ) -> std::io::Result<(SyncSender<TypeJob>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::sync_channel::<TypeJob>(QUEUE);
     let handle = std::thread::Builder::new()
@@ -71,10 +81,29 @@ pub fn spawn(
         .spawn(move || {
             let session = Session::detect();
             for job in rx {
+                if !wait_while(&menu_open, MENU_WAIT) {
+                    report(TypeResult::Failed {
+                        utterance: job.utterance,
+                        why: "the tray menu stayed open, so the words could not be typed".into(),
+                    });
+                    continue;
+                }
                 report(type_one(&session, &job));
             }
         })?;
     Ok((tx, handle))
+}
+
+/// Waits until `flag` is clear; false when it was still set after `limit`.
+fn wait_while(flag: &AtomicBool, limit: Duration) -> bool {
+    let started = std::time::Instant::now();
+    while flag.load(Ordering::SeqCst) {
+        if started.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
 }
 
 /// The kind of desktop session, from the environment.
@@ -119,6 +148,7 @@ pub struct FocusedWindow {
 #[must_use]
 pub fn filter(window: &FocusedWindow, settings: &TypingSettings) -> Option<String> {
     let haystack = format!("{} {}", window.title, window.class).to_lowercase();
+    let allow_rules = has_rules(&settings.allow);
     let hit = |list: &[String]| {
         list.iter()
             .map(|s| s.trim().to_lowercase())
@@ -130,7 +160,6 @@ pub fn filter(window: &FocusedWindow, settings: &TypingSettings) -> Option<Strin
             window.title
         ));
     }
-    let allow_rules = settings.allow.iter().any(|s| !s.trim().is_empty());
     if allow_rules && hit(&settings.allow).is_none() {
         return Some(format!(
             "not typed into {:?}: it is not on the allow list",
@@ -140,16 +169,16 @@ pub fn filter(window: &FocusedWindow, settings: &TypingSettings) -> Option<Strin
     None
 }
 
+/// Whether a list holds a rule (blank entries are no rule).
+fn has_rules(list: &[String]) -> bool {
+    list.iter().any(|s| !s.trim().is_empty())
+}
+
 fn type_one(session: &Session, job: &TypeJob) -> TypeResult {
     let utterance = job.utterance;
     let skipped = |why| TypeResult::Skipped { utterance, why };
     let failed = |why| TypeResult::Failed { utterance, why };
-    let has_rules = job
-        .settings
-        .allow
-        .iter()
-        .chain(&job.settings.deny)
-        .any(|s| !s.trim().is_empty());
+    let has_rules = has_rules(&job.settings.allow) || has_rules(&job.settings.deny);
     match session {
         Session::None => {
             return failed(
@@ -187,9 +216,12 @@ fn type_one(session: &Session, job: &TypeJob) -> TypeResult {
         TypingMethod::Clipboard => Err("clipboard chosen in settings".into()),
     };
     match typed {
-        Ok(()) => TypeResult::Typed { utterance },
+        Ok(()) => TypeResult::Typed {
+            utterance,
+            note: None,
+        },
         Err(tool_problem) => match paste(*session, &job.text) {
-            Ok(()) => TypeResult::Typed { utterance },
+            Ok(note) => TypeResult::Typed { utterance, note },
             Err(paste_problem) => failed(format!(
                 "could not type ({tool_problem}) nor paste ({paste_problem})"
             )),
@@ -213,29 +245,44 @@ fn focused_x11() -> Option<FocusedWindow> {
 
 /// Runs a command and returns its trimmed stdout when it succeeds.
 fn output(cmd: &mut Command) -> Option<String> {
-    let out = cmd.stderr(Stdio::null()).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    raw_output(cmd).map(|s| s.trim().to_owned())
 }
 
+/// Runs a command and returns its stdout exactly when it succeeds.
+fn raw_output(cmd: &mut Command) -> Option<String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Types with the session's tool. The text goes on stdin, never on the
+/// command line, where every local user could read it in `ps`.
 fn type_with_tool(session: Session, text: &str, delay_ms: u32) -> Result<(), String> {
     let delay = delay_ms.to_string();
+    let input = Some(text);
     match session {
         Session::X11 => run(
             "xdotool",
-            &["type", "--clearmodifiers", "--delay", &delay, "--", text],
-            None,
+            &["type", "--clearmodifiers", "--delay", &delay, "--file", "-"],
+            input,
         ),
-        Session::Wayland => run("wtype", &["-d", &delay, "--", text], None).or_else(|e| {
-            run("ydotool", &["type", "--", text], None).map_err(|e2| format!("{e}; {e2}"))
+        Session::Wayland => run("wtype", &["-d", &delay, "-"], input).or_else(|e| {
+            run("ydotool", &["type", "--file", "/dev/stdin"], input)
+                .map_err(|e2| format!("{e}; {e2}"))
         }),
         Session::None => Err("no desktop session".into()),
     }
 }
 
-/// Pastes through the clipboard and puts the user's clipboard back.
-fn paste(session: Session, text: &str) -> Result<(), String> {
+/// Pastes through the clipboard and puts the user's clipboard back; the
+/// `Ok` value is a note when the words went in but the clipboard could not
+/// be restored.
+fn paste(session: Session, text: &str) -> Result<Option<String>, String> {
     let (get, set, keys): (&[&str], &[&str], &[&str]) = match session {
         Session::X11 => (
             &["xclip", "-selection", "clipboard", "-o"],
@@ -249,14 +296,19 @@ fn paste(session: Session, text: &str) -> Result<(), String> {
         ),
         Session::None => return Err("no desktop session".into()),
     };
-    let saved = output(Command::new(get[0]).args(&get[1..]));
+    // Exactly as it was, whitespace included; `None` when it held no text
+    // (empty, or an image), which cannot be put back as text.
+    let saved = raw_output(Command::new(get[0]).args(&get[1..]));
     set_clipboard(set, get, text)?;
-    let pasted = run(keys[0], &keys[1..], None);
+    run(keys[0], &keys[1..], None)?;
     // The target reads the clipboard asynchronously after the key press.
     std::thread::sleep(Duration::from_millis(300));
-    let restored = set_clipboard(set, get, saved.as_deref().unwrap_or(""));
-    pasted?;
-    restored.map_err(|e| format!("pasted, but could not restore the clipboard: {e}"))
+    let Some(saved) = saved else {
+        return Ok(None);
+    };
+    Ok(set_clipboard(set, get, &saved)
+        .err()
+        .map(|e| format!("the words were pasted, but your clipboard could not be put back: {e}")))
 }
 
 /// Puts text on the clipboard. xclip and wl-copy leave a child behind that
@@ -288,7 +340,7 @@ fn set_clipboard(command: &[&str], get: &[&str], text: &str) -> Result<(), Strin
     // wait until the clipboard really holds the text, or a paste (or the
     // next save) would see the old content.
     for _ in 0..50 {
-        if output(Command::new(get[0]).args(&get[1..])).as_deref() == Some(text.trim()) {
+        if raw_output(Command::new(get[0]).args(&get[1..])).as_deref() == Some(text) {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(20));

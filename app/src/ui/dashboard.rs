@@ -5,7 +5,6 @@ use egui::{RichText, Ui};
 
 use super::{Tab, UiAction, UiState, View, settings};
 use crate::core::Snapshot;
-use crate::messages::TypedOutcome;
 
 /// Draws the dashboard on `tab`.
 pub fn draw(
@@ -51,12 +50,7 @@ fn transcript(ui: &mut Ui, snapshot: &Snapshot, actions: &mut Vec<UiAction>) {
                     ui.set_width(ui.available_width());
                     ui.horizontal(|ui| {
                         ui.label(RichText::new(clock(u.at)).small().weak());
-                        let typed = match &u.typed {
-                            TypedOutcome::Off => "not typed (typing off)".to_owned(),
-                            TypedOutcome::Typed => "typed".to_owned(),
-                            TypedOutcome::NotTyped(why) => format!("not typed: {why}"),
-                        };
-                        ui.label(RichText::new(typed).small().weak());
+                        ui.label(RichText::new(u.typed.describe()).small().weak());
                         if ui.small_button("Copy").clicked() {
                             actions.push(UiAction::Copy(u.text.clone()));
                         }

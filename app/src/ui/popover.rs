@@ -22,13 +22,17 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
     ui.add_space(4.0);
     ui.horizontal(|ui| {
         let listening = snapshot.state == DictationState::Listening;
-        let paused = snapshot.state == DictationState::Disabled;
+        let paused = snapshot.paused;
         let (label, command) = if listening {
             ("Stop recording", Command::StopRecording)
         } else {
             ("Start recording", Command::StartRecording)
         };
-        let record = ui.add_enabled(!paused, egui::Button::new(RichText::new(label).size(16.0)));
+        // Paused refuses new utterances; one in progress can still be stopped.
+        let record = ui.add_enabled(
+            listening || !paused,
+            egui::Button::new(RichText::new(label).size(16.0)),
+        );
         if record.clicked() {
             actions.push(UiAction::Core(command));
         }
