@@ -2,7 +2,9 @@
 # Everything CI runs, in order: system packages, formatting, lints, the fast
 # tests, and the end-to-end tests against real peers — a WhisperLiveKit server
 # on loopback and a PulseAudio virtual microphone, both started here and
-# stopped at exit. This is the README's test command; .ci/run calls it.
+# stopped at exit. The desktop tests start their own private X server (Xvfb),
+# tray host (trayer) and target windows per test. This is the README's test
+# command; .ci/run calls it.
 #
 # Environment: TONNYTRAY_TEST_PORT (18888) and TONNYTRAY_TEST_RESTART_PORT
 # (18890) choose the test servers' ports, away from a user's own 8888.
