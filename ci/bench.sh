@@ -122,17 +122,26 @@ bench_desktop() {
   build
   start_desktop
   mkdir -p "$work/xdg"; chmod 700 "$work/xdg"
-  local settings="$work/settings.toml" t0 t1 pid
-  : >"$work/start"
+  local settings="$work/settings.toml" t0 t1 pid log="$work/app.log"
+  : >"$work/start"; : >"$work/inner"
   for _ in $(seq 1 "$runs"); do
+    : >"$log"
     t0=$(date +%s%N)
-    launch TonnyTray "$bin" --settings "$settings"
+    XDG_RUNTIME_DIR="$work/xdg" RUST_LOG=tonnytray=info \
+      dbus-run-session -- "$bin" --settings "$settings" >/dev/null 2>"$log" &
+    local waited=0
+    until grep -q "first frame drawn" "$log"; do
+      sleep 0.002
+      waited=$((waited + 1))
+      [ "$waited" -lt 15000 ] || { cat "$log" >&2; echo "bench: no first frame" >&2; return 1; }
+    done
     t1=$(date +%s%N)
     echo $(( (t1 - t0) / 1000000 )) >>"$work/start"
+    sed -n 's/.*first frame drawn \([0-9]*\) ms.*/\1/p' "$log" >>"$work/inner"
     XDG_RUNTIME_DIR="$work/xdg" "$bin" quit >/dev/null 2>&1 || true
     sleep 1
   done
-  echo "cold start to first frame (window mapped), median of $runs: $(median <"$work/start") ms"
+  echo "cold start to first frame, median of $runs: $(median <"$work/start") ms from launch (dbus-run-session included), $(median <"$work/inner") ms inside the app"
 
   launch TonnyTray "$bin" --settings "$settings"
   pid=$(pgrep -n -f "^$bin --settings")
@@ -144,13 +153,18 @@ bench_desktop() {
   XDG_RUNTIME_DIR="$work/xdg" dbus-run-session -- "$bin" --settings "$settings" --hidden >/dev/null 2>&1 &
   sleep 3
   pid=$(pgrep -n -f "^$bin --settings")
-  local secs=30 hz ticks0 ticks1
-  hz=$(getconf CLK_TCK)
-  ticks0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  local secs=60
+  cpu_ns() { awk '{s += $1} END {print s}' /proc/"$1"/task/*/schedstat; }
+  per_thread() { for t in /proc/"$1"/task/*; do echo "$(basename "$t") $(cat "$t/comm") $(awk '{print $1}' "$t/schedstat")"; done; }
+  per_thread "$pid" >"$work/s0"
+  local ns0 ns1
+  ns0=$(cpu_ns "$pid")
   sleep "$secs"
-  ticks1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  awk -v t="$((ticks1 - ticks0))" -v hz="$hz" -v s="$secs" -v rss="$(rss_mb "$pid")" 'BEGIN {
-    printf "TonnyTray hidden in the tray, idle %d s: CPU %.3f %% of one core, RSS %s MB\n", s, 100 * t / hz / s, rss }'
+  ns1=$(cpu_ns "$pid")
+  per_thread "$pid" >"$work/s1"
+  awk -v d="$((ns1 - ns0))" -v s="$secs" -v rss="$(rss_mb "$pid")" 'BEGIN {
+    printf "TonnyTray hidden in the tray, idle %d s: CPU %.3f %% of one core (%.1f ms), RSS %s MB\n", s, d / 1e7 / s, d / 1e6, rss }'
+  join "$work/s0" "$work/s1" | awk '$5 > $3 {printf "  thread %-12s %.1f ms\n", $2, ($5 - $3) / 1e6}'
   XDG_RUNTIME_DIR="$work/xdg" "$bin" quit >/dev/null 2>&1 || true
   sleep 1
 
@@ -160,7 +174,7 @@ bench_desktop() {
   echo "bare eframe window (glow), idle: RSS $(rss_mb "$pid") MB"
   kill "$pid"
   stop_desktop
-  echo "release binary: $(du -k "$bin" | awk '{printf "%.1f MB", $1 / 1024}')"
+  echo "release binary: $(stat -c %s "$bin" | awk '{printf "%.1f MB", $1 / 1048576}')"
 }
 
 case "${1:-all}" in

@@ -38,6 +38,7 @@ fn wake(waker: &Waker) {
 
 /// Runs the desktop app until the user quits.
 pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
+    let started = std::time::Instant::now();
     if cfg!(target_os = "linux") && typing::Session::detect() == typing::Session::None {
         eprintln!(
             "tonnytray: no desktop session (neither DISPLAY nor WAYLAND_DISPLAY is set), so there is no window to show; `tonnytray listen` dictates in a terminal"
@@ -111,6 +112,7 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
         logs,
         quitting: false,
         monitoring: None,
+        started: Some(started),
     };
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -324,6 +326,8 @@ struct DesktopApp {
     quitting: bool,
     /// The microphone whose level the settings tab shows.
     monitoring: Option<String>,
+    /// When the app started, until the first frame is drawn (then `None`).
+    started: Option<std::time::Instant>,
 }
 
 impl eframe::App for DesktopApp {
@@ -361,6 +365,13 @@ impl eframe::App for DesktopApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        if let Some(started) = self.started.take() {
+            // `ci/bench.sh desktop` reads this line for the start-up time.
+            tracing::info!(
+                "first frame drawn {} ms after start",
+                started.elapsed().as_millis()
+            );
+        }
         let snapshot = self.snapshots.get();
         self.ui.hotkey_problem.clone_from(&self.hotkey_problem);
         match self.ui.view {

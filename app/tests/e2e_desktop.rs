@@ -30,6 +30,8 @@ struct Desktop {
     dir: tempfile::TempDir,
     display: String,
     children: Vec<Child>,
+    /// The app, under its own dbus-run-session.
+    app: Option<Child>,
     typed: PathBuf,
 }
 
@@ -68,6 +70,7 @@ impl Desktop {
             dir,
             display,
             children: vec![xvfb],
+            app: None,
         };
         if tray_host {
             let trayer = me
@@ -123,7 +126,7 @@ impl Desktop {
             .stderr(std::fs::File::create(me.dir.path().join("app.log")).expect("log"))
             .spawn()
             .expect("the app starts");
-        me.children.push(app);
+        me.app = Some(app);
         me.wait_status("the app to start", |s| s["state"] == "Idle");
         me.wait_window("--name", "TonnyTray");
         me
@@ -269,13 +272,31 @@ impl Desktop {
 
 impl Drop for Desktop {
     fn drop(&mut self) {
+        // The app (under dbus-run-session) must end by itself: killing
+        // dbus-run-session would orphan its bus and the accessibility
+        // daemons, which pile up and exhaust the inotify limit.
         self.quit();
-        sleep(Duration::from_millis(300));
+        if let Some(app) = self.app.as_mut() {
+            end_gracefully(app);
+        }
         for child in self.children.iter_mut().rev() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+/// Waits for a process that was asked to quit; kills it after 10 s.
+fn end_gracefully(child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn set_private(dir: &Path) {
@@ -521,9 +542,7 @@ fn a_second_launch_shows_the_first_and_a_taken_hotkey_is_reported() {
         .env("XDG_RUNTIME_DIR", &other_runtime)
         .arg("quit")
         .output();
-    sleep(Duration::from_millis(500));
-    let _ = other.kill();
-    let _ = other.wait();
+    end_gracefully(&mut other);
     assert!(
         notices.contains("Ctrl+Shift+V is already taken"),
         "{notices}"

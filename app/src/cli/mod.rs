@@ -50,6 +50,8 @@ pub enum Command {
     Status,
     /// Start or stop dictation in the running app (for desktop shortcuts).
     Toggle,
+    /// Quit the running app.
+    Quit,
 }
 
 /// Where the speech server is.
@@ -80,6 +82,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Devices => devices::run(),
         Command::Status => ask_running_app("status"),
         Command::Toggle => ask_running_app("toggle"),
+        Command::Quit => ask_running_app("quit"),
     }
 }
 
