@@ -104,10 +104,12 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
         to_core,
         snapshots: core.snapshots().clone(),
         window_rx,
-        ui: UiState::default(),
+        ui: UiState {
+            hotkey_problem,
+            ..UiState::default()
+        },
         hotkey,
         bound: loaded_settings.hotkey.binding.clone(),
-        hotkey_problem,
         theme: None,
         logs,
         quitting: false,
@@ -320,7 +322,6 @@ struct DesktopApp {
     ui: UiState,
     hotkey: Hotkey,
     bound: String,
-    hotkey_problem: Option<String>,
     theme: Option<Theme>,
     logs: LogBuffer,
     quitting: bool,
@@ -353,8 +354,8 @@ impl eframe::App for DesktopApp {
         let snapshot = self.snapshots.get();
         if snapshot.settings.hotkey.binding != self.bound {
             self.bound.clone_from(&snapshot.settings.hotkey.binding);
-            self.hotkey_problem = self.hotkey.bind(&self.bound).err();
-            if let Some(p) = &self.hotkey_problem {
+            self.ui.hotkey_problem = self.hotkey.bind(&self.bound).err();
+            if let Some(p) = &self.ui.hotkey_problem {
                 (self.to_core)(Command::Notice(p.clone()));
             }
         }
@@ -373,7 +374,6 @@ impl eframe::App for DesktopApp {
             );
         }
         let snapshot = self.snapshots.get();
-        self.ui.hotkey_problem.clone_from(&self.hotkey_problem);
         match self.ui.view {
             View::Dashboard(Tab::Logs) => self.ui.logs = self.logs.lines(),
             View::Dashboard(Tab::Settings) if self.ui.devices.is_empty() => self.refresh_devices(),
