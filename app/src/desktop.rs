@@ -13,6 +13,7 @@ use crate::config::settings::{self, Settings, Theme};
 use crate::core::{self, Core, CoreInput, CoreOptions, SnapshotCell};
 use crate::hotkey::Hotkey;
 use crate::instance::{self, Claim};
+use crate::integrations::key_gate::KeyGate;
 use crate::integrations::typing;
 use crate::messages::Command;
 use crate::telemetry::LogBuffer;
@@ -70,9 +71,9 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
     let (loaded_settings, notices) = load_settings(path.as_deref());
     let hidden = options.hidden || loaded_settings.ui.start_hidden;
 
-    let menu_open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let key_gate = Arc::new(KeyGate::new());
     let channel = (inbox.clone(), rx);
-    let core = match start_core(loaded_settings.clone(), path, notices, channel, &menu_open) {
+    let core = match start_core(loaded_settings.clone(), path, notices, channel, &key_gate) {
         Ok(core) => core,
         Err(e) => {
             eprintln!("tonnytray: cannot start: {e}");
@@ -90,7 +91,7 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
         })
     };
 
-    let tray = start_tray(&to_core, to_window, menu_open);
+    let tray = start_tray(&to_core, to_window, key_gate);
     watch(core.snapshots(), tray.clone(), Arc::clone(&waker));
 
     let mut hotkey = Hotkey::new(Arc::clone(&to_core));
@@ -150,9 +151,9 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
 fn start_tray(
     to_core: &Arc<dyn Fn(Command) + Send + Sync>,
     to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
-    menu_open: Arc<std::sync::atomic::AtomicBool>,
+    key_gate: Arc<KeyGate>,
 ) -> Option<Arc<TrayHandle>> {
-    match tray::spawn(Arc::clone(to_core), to_window, menu_open) {
+    match tray::spawn(Arc::clone(to_core), to_window, key_gate) {
         Ok(t) => {
             if let Some(problem) = tray::host_problem() {
                 tracing::warn!("{problem}");
@@ -189,13 +190,13 @@ fn start_core(
     settings_path: Option<PathBuf>,
     notices: Vec<String>,
     channel: core::coordinator::Channel,
-    menu_open: &Arc<std::sync::atomic::AtomicBool>,
+    key_gate: &Arc<KeyGate>,
 ) -> std::io::Result<Core> {
     let inbox = channel.0.clone();
     let report = move |result| {
         let _ = inbox.send(CoreInput::Typed(result));
     };
-    let typer = match typing::spawn(report, Arc::clone(menu_open)) {
+    let typer = match typing::spawn(report, Arc::clone(key_gate)) {
         Ok((tx, _handle)) => Some(tx),
         Err(e) => {
             tracing::error!("typing thread: {e}");

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tray_icon::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tray_icon::{Icon, TrayIcon, TrayIconBuilder};
 
+use crate::integrations::key_gate::KeyGate;
 use crate::messages::{Command, DictationState};
 use crate::ui::Tab;
 
@@ -90,7 +91,7 @@ struct Tray {
 }
 
 impl Tray {
-    fn build(menu_open: &Arc<AtomicBool>) -> Result<Self, String> {
+    fn build(gate: &Arc<KeyGate>) -> Result<Self, String> {
         let record = MenuItem::with_id(id::RECORD, "Start recording", true, None);
         let pause = MenuItem::with_id(id::PAUSE, "Pause", true, None);
         let status = MenuItem::with_id(id::STATUS, "Status: starting", false, None);
@@ -119,7 +120,7 @@ impl Tray {
             .with_icon(icon(DictationState::Idle).ok_or("the tray icon could not be decoded")?)
             .build()
             .map_err(|e| e.to_string())?;
-        watch_menu(&menu, menu_open);
+        watch_menu(&menu, gate);
         Ok(Self {
             icon,
             record,
@@ -155,24 +156,24 @@ impl Tray {
     }
 }
 
-/// Keeps `open` true while the menu is shown. An open menu holds the
-/// keyboard, so X11 would hand words typed meanwhile to the menu; the typing
-/// thread waits for it to close.
+/// Tells the gate while the menu is shown. An open menu holds the keyboard,
+/// so X11 would hand words typed meanwhile to the menu; the typing thread
+/// waits for it to close.
 #[cfg(target_os = "linux")]
-fn watch_menu(menu: &Menu, open: &Arc<AtomicBool>) {
+fn watch_menu(menu: &Menu, gate: &Arc<KeyGate>) {
     use gtk::prelude::WidgetExt as _;
     use tray_icon::menu::ContextMenu as _;
     // muda builds the GTK menu once and hands the same one to the indicator.
     let gtk_menu = menu.gtk_context_menu();
-    let shown = Arc::clone(open);
-    gtk_menu.connect_show(move |_| shown.store(true, Ordering::SeqCst));
-    let hidden = Arc::clone(open);
-    gtk_menu.connect_hide(move |_| hidden.store(false, Ordering::SeqCst));
+    let shown = Arc::clone(gate);
+    gtk_menu.connect_show(move |_| shown.set_menu_open(true));
+    let hidden = Arc::clone(gate);
+    gtk_menu.connect_hide(move |_| hidden.set_menu_open(false));
 }
 
 /// Elsewhere menus do not swallow typed keys the same way.
 #[cfg(not(target_os = "linux"))]
-fn watch_menu(_menu: &Menu, _open: &Arc<AtomicBool>) {}
+fn watch_menu(_menu: &Menu, _gate: &Arc<KeyGate>) {}
 
 fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -258,31 +259,30 @@ pub fn host_problem() -> Option<String> {
 pub fn spawn(
     to_core: Arc<dyn Fn(Command) + Send + Sync>,
     to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
-    menu_open: Arc<AtomicBool>,
+    gate: Arc<KeyGate>,
 ) -> Result<TrayHandle, String> {
     let paused = Arc::new(AtomicBool::new(false));
     install_menu_handler(to_core, to_window, Arc::clone(&paused));
     #[cfg(target_os = "linux")]
     {
-        linux::spawn(menu_open)?;
+        linux::spawn(gate)?;
         Ok(TrayHandle { paused })
     }
     #[cfg(not(target_os = "linux"))]
     {
         Ok(TrayHandle {
             paused,
-            tray: Tray::build(&menu_open)?,
+            tray: Tray::build(&gate)?,
         })
     }
 }
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use std::sync::atomic::AtomicBool;
     use std::sync::{Arc, mpsc};
     use std::time::Duration;
 
-    use super::{TRAY, Tray};
+    use super::{KeyGate, TRAY, Tray};
 
     const HINT: &str = "install libayatana-appindicator3-1 (or libappindicator3-1) and run a panel with a system tray; TonnyTray works from its window and hotkey meanwhile";
 
@@ -334,14 +334,36 @@ mod linux {
         .is_some_and(|(owned,)| owned)
     }
 
-    pub(super) fn spawn(menu_open: Arc<AtomicBool>) -> Result<(), String> {
+    /// Dispatches every pointer click on the tray thread under the gate: the
+    /// menu pops up and grabs the keyboard inside that dispatch, so no word
+    /// can be half-typed when it does.
+    fn take_turns_on_clicks(gate: &Arc<KeyGate>) {
+        use gtk::gdk::{Event, EventType};
+        let gate = Arc::clone(gate);
+        Event::set_handler(Some(move |event: &mut Event| {
+            if matches!(
+                event.event_type(),
+                EventType::ButtonPress
+                    | EventType::DoubleButtonPress
+                    | EventType::TripleButtonPress
+                    | EventType::ButtonRelease
+            ) {
+                gate.menu_input(|| gtk::main_do_event(event));
+            } else {
+                gtk::main_do_event(event);
+            }
+        }));
+    }
+
+    pub(super) fn spawn(gate: Arc<KeyGate>) -> Result<(), String> {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("tray".into())
             .spawn(move || {
                 let built = std::panic::catch_unwind(|| {
                     gtk::init().map_err(|e| format!("GTK could not start ({e})"))?;
-                    Tray::build(&menu_open)
+                    take_turns_on_clicks(&gate);
+                    Tray::build(&gate)
                 });
                 let outcome = match built {
                     Ok(Ok(tray)) => {

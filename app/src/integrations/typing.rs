@@ -1,25 +1,30 @@
 //! Typing committed words into the focused window, on the `typing` thread.
 //!
-//! X11 uses `xdotool type`; Wayland uses `wtype` or `ydotool`. When no typing
-//! tool works, the text is pasted through the clipboard (`xclip` or
-//! `wl-copy`) and the user's clipboard is put back. The per-app allow/deny
-//! list is checked against the focused window's title and class (X11 only:
-//! Wayland does not tell other clients which window has focus). Every
-//! outcome is reported back; a failure is never swallowed.
+//! X11 types through the XTEST extension a character at a time
+//! ([`super::xtest`]); Wayland uses `wtype` or `ydotool`. When typing does
+//! not work, the text is pasted through the clipboard (`xclip` or `wl-copy`)
+//! and the user's clipboard is put back. The per-app allow/deny list is
+//! checked against the focused window's title and class (X11 only: Wayland
+//! does not tell other clients which window has focus). Every outcome is
+//! reported back; a failure is never swallowed.
 //!
-//! External tools rather than a crate: they are what every desktop already
-//! ships for this, they work across X11 and the Wayland compositors that
-//! allow it, and a crate would need unsafe X11/uinput code of our own.
+//! Every character (X11) or piece of a few words (tools) is sent under a
+//! turn of the [`KeyGate`], so a tray menu opening mid-sentence never
+//! receives the rest of it.
+//!
+//! External tools on Wayland and for the clipboard rather than a crate:
+//! they are what those desktops ship for this, they work across the
+//! compositors that allow it, and a crate would need uinput code of our own.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::key_gate::KeyGate;
 use crate::config::settings::{TypingMethod, TypingSettings};
 
 /// Pieces of text waiting to be typed; beyond this the core is told at once.
@@ -66,14 +71,14 @@ pub enum TypeResult {
 /// How long typing waits for the tray menu to close.
 const MENU_WAIT: Duration = Duration::from_secs(120);
 
-/// Starts the `typing` thread; results go to `report`. While `menu_open`
-/// is set (the tray menu is shown and holds the keyboard) typing waits.
+/// Starts the `typing` thread; results go to `report`. While the tray menu
+/// is open (it holds the keyboard) typing waits on `gate`.
 ///
 /// # Errors
 /// When the thread cannot be spawned.
 pub fn spawn(
     report: impl Fn(TypeResult) + Send + 'static,
-    menu_open: Arc<AtomicBool>,
+    gate: Arc<KeyGate>,
 ) -> std::io::Result<(SyncSender<TypeJob>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::sync_channel::<TypeJob>(QUEUE);
     let handle = std::thread::Builder::new()
@@ -81,29 +86,80 @@ pub fn spawn(
         .spawn(move || {
             let session = Session::detect();
             for job in rx {
-                if !wait_while(&menu_open, MENU_WAIT) {
-                    report(TypeResult::Failed {
-                        utterance: job.utterance,
-                        why: "the tray menu stayed open, so the words could not be typed".into(),
-                    });
-                    continue;
-                }
-                report(type_one(&session, &job));
+                report(type_one(&session, &job, &gate));
             }
         })?;
     Ok((tx, handle))
 }
 
-/// Waits until `flag` is clear; false when it was still set after `limit`.
-fn wait_while(flag: &AtomicBool, limit: Duration) -> bool {
-    let started = std::time::Instant::now();
-    while flag.load(Ordering::SeqCst) {
-        if started.elapsed() >= limit {
-            return false;
+/// What stopped typing part-way: how many bytes of the text went in first.
+#[derive(Debug)]
+pub struct Stopped {
+    /// Bytes of the text typed before the stop.
+    pub typed: usize,
+    /// What went wrong, for the user.
+    pub why: String,
+}
+
+/// Why typing gave up when the tray menu did not close.
+pub const MENU_STAYED_OPEN: &str = "the tray menu stayed open, so the words could not be typed";
+
+/// How long one piece of typing may take. A click on the tray icon waits
+/// for the piece in flight, so this bounds how late the menu can open; each
+/// piece also costs a start of the typing tool (about 30 ms for xdotool).
+const PIECE_BUDGET_MS: u32 = 250;
+
+/// Splits text into pieces of whole words, each short enough to type within
+/// [`PIECE_BUDGET_MS`] at `delay_ms` per character (but never less than a
+/// word). Joining the pieces gives the text back exactly.
+fn pieces(text: &str, delay_ms: u32) -> Vec<&str> {
+    let max_chars = (PIECE_BUDGET_MS / delay_ms.max(1)) as usize;
+    let mut pieces: Vec<&str> = Vec::new();
+    let mut start = 0;
+    let mut chars = 0;
+    for word in words(text) {
+        let len = word.chars().count();
+        if chars > 0 && chars + len > max_chars {
+            let end = start + byte_len(text, start, chars);
+            pieces.push(&text[start..end]);
+            start = end;
+            chars = 0;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        chars += len;
     }
-    true
+    if start < text.len() {
+        pieces.push(&text[start..]);
+    }
+    pieces
+}
+
+/// The byte length of the `chars` characters of `text` from byte `start`.
+fn byte_len(text: &str, start: usize, chars: usize) -> usize {
+    text[start..]
+        .char_indices()
+        .nth(chars)
+        .map_or(text.len() - start, |(i, _)| i)
+}
+
+/// Splits text into words, each with the whitespace before it, so that
+/// joining the pieces gives the text back exactly.
+fn words(text: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut in_word = false;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() && in_word {
+            pieces.push(&text[start..i]);
+            start = i;
+            in_word = false;
+        } else if !c.is_whitespace() {
+            in_word = true;
+        }
+    }
+    if start < text.len() {
+        pieces.push(&text[start..]);
+    }
+    pieces
 }
 
 /// The kind of desktop session, from the environment.
@@ -174,7 +230,7 @@ fn has_rules(list: &[String]) -> bool {
     list.iter().any(|s| !s.trim().is_empty())
 }
 
-fn type_one(session: &Session, job: &TypeJob) -> TypeResult {
+fn type_one(session: &Session, job: &TypeJob, gate: &KeyGate) -> TypeResult {
     let utterance = job.utterance;
     let skipped = |why| TypeResult::Skipped { utterance, why };
     let failed = |why| TypeResult::Failed { utterance, why };
@@ -211,22 +267,64 @@ fn type_one(session: &Session, job: &TypeJob) -> TypeResult {
         }
         Session::Wayland => {}
     }
+    tracing::debug!(
+        "typing {} characters of utterance {utterance}",
+        job.text.chars().count()
+    );
     let typed = match job.settings.method {
-        TypingMethod::Auto => type_with_tool(*session, &job.text, job.settings.delay_ms),
-        TypingMethod::Clipboard => Err("clipboard chosen in settings".into()),
+        TypingMethod::Auto => type_text(*session, &job.text, job.settings.delay_ms, gate),
+        TypingMethod::Clipboard => Err(Stopped {
+            typed: 0,
+            why: "clipboard chosen in settings".into(),
+        }),
     };
-    match typed {
-        Ok(()) => TypeResult::Typed {
+    let Err(Stopped { typed, why }) = typed else {
+        return TypeResult::Typed {
             utterance,
             note: None,
-        },
-        Err(tool_problem) => match paste(*session, &job.text) {
-            Ok(note) => TypeResult::Typed { utterance, note },
-            Err(paste_problem) => failed(format!(
-                "could not type ({tool_problem}) nor paste ({paste_problem})"
-            )),
-        },
+        };
+    };
+    if why == MENU_STAYED_OPEN {
+        return failed(why);
     }
+    // Only what did not go in yet, so nothing is typed twice.
+    let rest = &job.text[typed..];
+    let Some(_turn) = gate.typing(MENU_WAIT) else {
+        return failed(MENU_STAYED_OPEN.into());
+    };
+    match paste(*session, rest) {
+        Ok(note) => TypeResult::Typed { utterance, note },
+        Err(paste_problem) => failed(format!(
+            "could not type ({why}) nor paste ({paste_problem})"
+        )),
+    }
+}
+
+/// Types the text: on X11 a character at a time through XTEST, elsewhere
+/// with the session's tool a piece at a time, each under a turn of the gate.
+fn type_text(session: Session, text: &str, delay_ms: u32, gate: &KeyGate) -> Result<(), Stopped> {
+    #[cfg(target_os = "linux")]
+    if session == Session::X11 {
+        let mut typer = super::xtest::Typer::connect().map_err(|why| Stopped { typed: 0, why })?;
+        return typer.type_text(
+            text,
+            Duration::from_millis(delay_ms.into()),
+            gate,
+            MENU_WAIT,
+        );
+    }
+    let mut typed = 0;
+    for piece in pieces(text, delay_ms) {
+        let Some(_turn) = gate.typing(MENU_WAIT) else {
+            return Err(Stopped {
+                typed,
+                why: MENU_STAYED_OPEN.into(),
+            });
+        };
+        type_with_tool(session, piece, delay_ms).map_err(|why| Stopped { typed, why })?;
+        typed += piece.len();
+    }
+    Ok(())
 }
 
 fn focused_x11() -> Option<FocusedWindow> {
@@ -443,13 +541,56 @@ mod tests {
     }
 
     #[test]
+    fn words_keep_their_spacing_and_join_back_exactly() {
+        for text in [
+            " Please add  apples.",
+            "one",
+            "",
+            "  ",
+            "tab\tthen\nline ",
+            "naïve café",
+        ] {
+            assert_eq!(words(text).concat(), text, "{text:?}");
+        }
+        assert_eq!(
+            words(" Please add  apples."),
+            [" Please", " add", "  apples."]
+        );
+        assert_eq!(words("naïve café"), ["naïve", " café"]);
+    }
+
+    #[test]
+    fn pieces_are_whole_words_within_the_typing_budget() {
+        let text =
+            " Please add apples and bananas to the shopping list. Remind me to call my sister.";
+        for delay in [0, 1, 4, 12, 60, 1000] {
+            let p = pieces(text, delay);
+            assert_eq!(p.concat(), text, "delay {delay}");
+            let max = (PIECE_BUDGET_MS / delay.max(1)) as usize;
+            for piece in &p {
+                let n = piece.chars().count();
+                assert!(
+                    n <= max || words(piece).len() == 1,
+                    "{piece:?} at {delay} ms"
+                );
+                assert!(words(piece).concat() == *piece);
+            }
+        }
+        // At the default 12 ms a character, ~20 characters a piece.
+        assert_eq!(pieces(text, 12)[0], " Please add apples");
+        assert_eq!(pieces(text, 1000).len(), words(text).len());
+        assert_eq!(pieces(text, 0), [text]);
+        assert_eq!(pieces("naïve café olé", 50), ["naïve", " café", " olé"]);
+    }
+
+    #[test]
     fn without_a_desktop_nothing_is_typed_and_it_says_why() {
         let job = TypeJob {
             utterance: 7,
             text: "hello".into(),
             settings: TypingSettings::default(),
         };
-        match type_one(&Session::None, &job) {
+        match type_one(&Session::None, &job, &KeyGate::new()) {
             TypeResult::Failed { utterance, why } => {
                 assert_eq!(utterance, 7);
                 assert!(why.contains("DISPLAY"), "{why}");

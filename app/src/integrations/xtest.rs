@@ -1,0 +1,338 @@
+//! Typing on X11 through the XTEST extension, one character at a time.
+//!
+//! Written here rather than run as `xdotool type`: between every two
+//! characters this checks that the user holds no key and takes a turn of
+//! the [`KeyGate`], so a Ctrl pressed mid-sentence (the user's own hotkey,
+//! say) never turns the next letters into shortcuts or hands them to the
+//! hotkey's grab, and a tray menu never opens in the middle of a word. An external tool typing a whole
+//! string cannot pause between characters, and starting one per character
+//! costs about 30 ms each.
+//!
+//! A character with no key in the current layout is typed through a spare
+//! keycode, mapped for the moment and put back afterwards (as xdotool does).
+
+use std::time::{Duration, Instant};
+
+use x11rb::connection::Connection as _;
+use x11rb::protocol::xproto::{self, ConnectionExt as _, KeyButMask};
+use x11rb::protocol::xtest::ConnectionExt as _;
+use x11rb::rust_connection::RustConnection;
+
+use super::key_gate::KeyGate;
+use super::typing::{MENU_STAYED_OPEN, Stopped};
+
+/// `Shift_L`, `Return` and `Tab` keysyms.
+const SHIFT_L: u32 = 0xffe1;
+const RETURN: u32 = 0xff0d;
+const TAB: u32 = 0xff09;
+
+/// How long typing waits for the user to let go of the keys they hold
+/// before typing anyway (a stuck key must not stop typing for good).
+const KEY_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a remapped spare key keeps its character before the next one:
+/// clients look the key up when they handle it, which may be a moment later.
+const SPARE_SETTLE: Duration = Duration::from_millis(30);
+
+/// The keysym for a character: Latin-1 keysyms equal the code point, the
+/// rest are `0x0100_0000 + code point`. `None` for control characters.
+#[must_use]
+pub fn keysym(c: char) -> Option<u32> {
+    match c {
+        '\n' | '\r' => Some(RETURN),
+        '\t' => Some(TAB),
+        c if c.is_control() => None,
+        c if (' '..='~').contains(&c) || ('\u{a0}'..='\u{ff}').contains(&c) => Some(u32::from(c)),
+        c => Some(0x0100_0000 + u32::from(c)),
+    }
+}
+
+/// Where a keysym sits in a keyboard mapping: which keycode, and whether
+/// Shift is needed (the second column).
+#[must_use]
+pub fn find_key(map: &[u32], per_keycode: usize, min_keycode: u8, sym: u32) -> Option<(u8, bool)> {
+    if per_keycode == 0 {
+        return None;
+    }
+    map.chunks(per_keycode).enumerate().find_map(|(i, syms)| {
+        let code = u8::try_from(usize::from(min_keycode) + i).ok()?;
+        if syms[0] == sym {
+            Some((code, false))
+        } else if syms.get(1) == Some(&sym) {
+            Some((code, true))
+        } else {
+            None
+        }
+    })
+}
+
+/// A keycode with no symbols at all, free to borrow.
+#[must_use]
+pub fn spare_key(map: &[u32], per_keycode: usize, min_keycode: u8) -> Option<u8> {
+    if per_keycode == 0 {
+        return None;
+    }
+    // From the top: low keycodes are the real keys of most keyboards.
+    let count = map.len() / per_keycode;
+    (0..count)
+        .rev()
+        .find(|&i| {
+            map[i * per_keycode..(i + 1) * per_keycode]
+                .iter()
+                .all(|&s| s == 0)
+        })
+        .and_then(|i| u8::try_from(usize::from(min_keycode) + i).ok())
+}
+
+/// A connection to the X server that types.
+pub struct Typer {
+    conn: RustConnection,
+    root: xproto::Window,
+    min_keycode: u8,
+    per_keycode: usize,
+    map: Vec<u32>,
+    /// The spare keycode while it is borrowed.
+    borrowed: Option<u8>,
+}
+
+fn x_error(e: impl std::fmt::Display) -> String {
+    format!("the X server refused a typing request ({e})")
+}
+
+impl Typer {
+    /// Connects to `DISPLAY` and reads the keyboard mapping.
+    ///
+    /// # Errors
+    /// When the X server cannot be reached or has no XTEST extension.
+    pub fn connect() -> Result<Self, String> {
+        let (conn, screen) =
+            x11rb::connect(None).map_err(|e| format!("cannot reach the X server to type ({e})"))?;
+        let root = conn
+            .setup()
+            .roots
+            .get(screen)
+            .ok_or("the X server has no such screen")?
+            .root;
+        conn.xtest_get_version(2, 2)
+            .map_err(x_error)?
+            .reply()
+            .map_err(|_| "the X server has no XTEST extension, so keys cannot be typed")?;
+        let min_keycode = conn.setup().min_keycode;
+        let count = conn.setup().max_keycode - min_keycode + 1;
+        let reply = conn
+            .get_keyboard_mapping(min_keycode, count)
+            .map_err(x_error)?
+            .reply()
+            .map_err(x_error)?;
+        Ok(Self {
+            conn,
+            root,
+            min_keycode,
+            per_keycode: usize::from(reply.keysyms_per_keycode),
+            map: reply.keysyms,
+            borrowed: None,
+        })
+    }
+
+    /// Whether any key is down now, and whether Caps Lock is on.
+    ///
+    /// Any key, not only modifiers: while the user's hotkey is down its
+    /// grab sends every key to the hotkey's owner, even after Ctrl and
+    /// Shift are up, and letters the user types would interleave with ours.
+    fn keyboard_state(&self) -> Result<(bool, bool), String> {
+        let keys = self
+            .conn
+            .query_keymap()
+            .map_err(x_error)?
+            .reply()
+            .map_err(x_error)?
+            .keys;
+        let mask = self
+            .conn
+            .query_pointer(self.root)
+            .map_err(x_error)?
+            .reply()
+            .map_err(x_error)?
+            .mask;
+        Ok((
+            keys.iter().any(|&byte| byte != 0),
+            u16::from(mask) & u16::from(KeyButMask::LOCK) != 0,
+        ))
+    }
+
+    /// Types `text`, waiting `delay` after each character.
+    ///
+    /// # Errors
+    /// When the tray menu stays open past `menu_wait` or the X server
+    /// fails; [`Stopped::typed`] says how much went in.
+    pub fn type_text(
+        &mut self,
+        text: &str,
+        delay: Duration,
+        gate: &KeyGate,
+        menu_wait: Duration,
+    ) -> Result<(), Stopped> {
+        let result = self.type_chars(text, delay, gate, menu_wait);
+        let restored = self.give_back_spare();
+        match (result, restored) {
+            (Err(stopped), _) => Err(stopped),
+            (Ok(()), Err(why)) => Err(Stopped {
+                typed: text.len(),
+                why,
+            }),
+            (Ok(()), Ok(())) => Ok(()),
+        }
+    }
+
+    fn type_chars(
+        &mut self,
+        text: &str,
+        delay: Duration,
+        gate: &KeyGate,
+        menu_wait: Duration,
+    ) -> Result<(), Stopped> {
+        for (at, c) in text.char_indices() {
+            let stop = |why: String| Stopped { typed: at, why };
+            let Some(sym) = keysym(c) else { continue };
+            let caps = self.wait_for_keys_up().map_err(stop)?;
+            let Some(_turn) = gate.typing(menu_wait) else {
+                return Err(stop(MENU_STAYED_OPEN.into()));
+            };
+            self.type_keysym(sym, c, caps).map_err(stop)?;
+            // Held through the round trip: once the turn ends a menu may
+            // grab, and a key still queued in the server would go to it.
+            self.conn
+                .get_input_focus()
+                .map_err(x_error)
+                .and_then(|c| c.reply().map_err(x_error))
+                .map_err(stop)?;
+            drop(_turn);
+            std::thread::sleep(delay);
+        }
+        Ok(())
+    }
+
+    /// Waits until no key is held (or [`KEY_WAIT`] passed); returns whether
+    /// Caps Lock is on.
+    fn wait_for_keys_up(&self) -> Result<bool, String> {
+        let deadline = Instant::now() + KEY_WAIT;
+        let mut waited = false;
+        loop {
+            let (held, caps) = self.keyboard_state()?;
+            if !held || Instant::now() >= deadline {
+                if waited {
+                    tracing::debug!("typing went on after a held key (still held: {held})");
+                }
+                return Ok(caps);
+            }
+            if !waited {
+                tracing::debug!("typing waits for held keys to be let go");
+                waited = true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn type_keysym(&mut self, sym: u32, c: char, caps: bool) -> Result<(), String> {
+        let (code, mut shift) = match find_key(&self.map, self.per_keycode, self.min_keycode, sym) {
+            Some(found) => found,
+            None => (self.borrow_spare(sym)?, false),
+        };
+        // Caps Lock flips the level of letters.
+        if caps && c.is_alphabetic() && c.to_lowercase().ne(c.to_uppercase()) {
+            shift = !shift;
+        }
+        let shift_code = if shift {
+            Some(
+                find_key(&self.map, self.per_keycode, self.min_keycode, SHIFT_L)
+                    .ok_or("the keyboard has no Shift key")?
+                    .0,
+            )
+        } else {
+            None
+        };
+        if let Some(s) = shift_code {
+            self.fake(xproto::KEY_PRESS_EVENT, s)?;
+        }
+        self.fake(xproto::KEY_PRESS_EVENT, code)?;
+        self.fake(xproto::KEY_RELEASE_EVENT, code)?;
+        if let Some(s) = shift_code {
+            self.fake(xproto::KEY_RELEASE_EVENT, s)?;
+        }
+        self.conn.flush().map_err(x_error)?;
+        if self.borrowed == Some(code) {
+            std::thread::sleep(SPARE_SETTLE);
+        }
+        Ok(())
+    }
+
+    fn fake(&self, kind: u8, code: u8) -> Result<(), String> {
+        self.conn
+            .xtest_fake_input(kind, code, x11rb::CURRENT_TIME, self.root, 0, 0, 0)
+            .map_err(x_error)?;
+        Ok(())
+    }
+
+    /// Maps `sym` onto the spare keycode.
+    fn borrow_spare(&mut self, sym: u32) -> Result<u8, String> {
+        let code = match self.borrowed {
+            Some(code) => code,
+            None => spare_key(&self.map, self.per_keycode, self.min_keycode)
+                .ok_or("the keyboard has no spare key for this character")?,
+        };
+        self.remap(code, sym)?;
+        self.borrowed = Some(code);
+        Ok(code)
+    }
+
+    fn give_back_spare(&mut self) -> Result<(), String> {
+        let Some(code) = self.borrowed.take() else {
+            return Ok(());
+        };
+        // Let the target read the last borrowed character first.
+        std::thread::sleep(SPARE_SETTLE);
+        self.remap(code, 0)
+    }
+
+    fn remap(&mut self, code: u8, sym: u32) -> Result<(), String> {
+        let per = self.per_keycode;
+        let syms = vec![sym; per];
+        let per_u8 = u8::try_from(per).map_err(x_error)?;
+        self.conn
+            .change_keyboard_mapping(1, code, per_u8, &syms)
+            .map_err(x_error)?
+            .check()
+            .map_err(x_error)?;
+        let at = usize::from(code - self.min_keycode) * per;
+        self.map[at..at + per].copy_from_slice(&syms);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keysyms_follow_the_x11_rules() {
+        assert_eq!(keysym('a'), Some(0x61));
+        assert_eq!(keysym('é'), Some(0xe9));
+        assert_eq!(keysym('€'), Some(0x0100_20ac));
+        assert_eq!(keysym('\n'), Some(RETURN));
+        assert_eq!(keysym('\u{7}'), None);
+    }
+
+    #[test]
+    fn keys_are_found_by_column_and_spares_from_the_top() {
+        // Keycodes 8.. with two columns: 8 = a/A, 9 = empty, 10 = 1/!, 11 = empty.
+        let map = [0x61, 0x41, 0, 0, 0x31, 0x21, 0, 0];
+        assert_eq!(find_key(&map, 2, 8, 0x61), Some((8, false)));
+        assert_eq!(find_key(&map, 2, 8, 0x41), Some((8, true)));
+        assert_eq!(find_key(&map, 2, 8, 0x21), Some((10, true)));
+        assert_eq!(find_key(&map, 2, 8, 0xe9), None);
+        assert_eq!(spare_key(&map, 2, 8), Some(11));
+        assert_eq!(spare_key(&map[..6], 2, 8), Some(9));
+        assert_eq!(spare_key(&[0x61, 0x41], 2, 8), None);
+        assert_eq!(find_key(&map, 0, 8, 0x61), None);
+    }
+}
