@@ -21,7 +21,12 @@ use std::time::{Duration, Instant};
 use common::{assert_wer, bin, repo_root, server_url, speak};
 use serde_json::Value;
 
-const MAX_WER: f64 = 0.15;
+/// These tests check that what was heard is what was typed, word for word;
+/// how well tiny.en hears is `e2e_speech`'s concern (15 % there). Here the
+/// error rate only shows the words came from this speech: tiny.en now and
+/// then mishears the first words of a sentence whose audio starts the
+/// stream ("Please, now that will" for "Please add apples and").
+const MAX_WER: f64 = 0.35;
 const TEXT: &str = "Please add apples and bananas to the shopping list. \
     Remind me to call my sister after dinner tonight.";
 
@@ -233,13 +238,35 @@ impl Desktop {
         panic!("tray icon should be {what} {expected:?}, is {seen:?}");
     }
 
-    fn click_tray_item(&self, downs: usize) {
+    /// Clicks the tray icon and waits for the menu to be on screen: keys
+    /// sent before it is would go to the focused window instead.
+    fn open_tray_menu(&self) {
         let (x, y) = self.tray_icon_centre();
         self.run(
             "xdotool",
             &["mousemove", &x.to_string(), &y.to_string(), "click", "1"],
         );
-        sleep(Duration::from_millis(600));
+        // GTK names its menu windows after the program; the app's own window
+        // has an empty instance name and the GTK leader window is unmapped.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self
+                .command("xdotool")
+                .args(["search", "--onlyvisible", "--classname", "^tonnytray$"])
+                .output()
+                .expect("xdotool runs");
+            if !out.stdout.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the tray menu did not open");
+            sleep(Duration::from_millis(50));
+        }
+        // The menu maps, then grabs the pointer and keyboard.
+        sleep(Duration::from_millis(200));
+    }
+
+    fn click_tray_item(&self, downs: usize) {
+        self.open_tray_menu();
         for _ in 0..downs {
             self.run("xdotool", &["key", "Down"]);
         }
@@ -278,6 +305,18 @@ impl Drop for Desktop {
         self.quit();
         if let Some(app) = self.app.as_mut() {
             end_gracefully(app);
+        }
+        // A failed test leaves the app's log beside its screenshots.
+        if let (true, Some(dir)) = (
+            std::thread::panicking(),
+            std::env::var_os("TONNYTRAY_TEST_ARTIFACTS"),
+        ) {
+            let name = std::thread::current().name().unwrap_or("test").to_owned();
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::copy(
+                self.dir.path().join("app.log"),
+                PathBuf::from(dir).join(format!("{name}-app.log")),
+            );
         }
         for child in self.children.iter_mut().rev() {
             let _ = child.kill();
@@ -341,13 +380,23 @@ fn check_heard_and_typed(desktop: &Desktop) {
     eprintln!("final status: {status}");
     assert_wer(TEXT, &heard, MAX_WER);
     assert_eq!(status["log"][0]["typed"], "typed", "{status}");
+    assert_same_words(|| desktop.typed_text(), &heard);
+}
+
+/// Every heard word must arrive in the target, in order: a key lost to a
+/// menu or a grab, or typed out of order, shows here even when the speech
+/// itself was misheard.
+fn assert_same_words(read: impl Fn() -> String, heard: &str) {
+    let words = |t: &str| t.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while desktop.typed_text().split_whitespace().count() < heard.split_whitespace().count()
-        && Instant::now() < deadline
-    {
+    while words(&read()) != words(heard) && Instant::now() < deadline {
         sleep(Duration::from_millis(200));
     }
-    assert_wer(TEXT, &desktop.typed_text(), MAX_WER);
+    assert_eq!(
+        words(&read()),
+        words(heard),
+        "the typed words are not the heard ones"
+    );
 }
 
 /// The app's process shows in the X server as a real window and a tray icon.
@@ -395,22 +444,19 @@ fn pressing_the_hotkey_twice_in_toggle_mode_dictates_and_types() {
 fn the_tray_menu_starts_and_stops_recording() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = speak(dir.path(), "tray", "en-us", TEXT, None);
-    let mut desktop = Desktop::start(&settings("push_to_talk"));
+    // Slow typing keeps words in flight when the menu is clicked open.
+    let slow = settings("push_to_talk").replace("delay_ms = 4", "delay_ms = 60");
+    let mut desktop = Desktop::start(&slow);
     desktop.focus_target();
     desktop.click_tray_item(1);
     wait_mic_open(&desktop);
     desktop.wait_tray_colour(LISTENING, "listening red");
     play(&desktop, &wav);
     sleep(Duration::from_millis(800));
-    // The menu opened next holds the keyboard while the server is still
-    // committing words: typing must wait for it to close, or X11 would
-    // hand those words to the menu.
-    let (x, y) = desktop.tray_icon_centre();
-    desktop.run(
-        "xdotool",
-        &["mousemove", &x.to_string(), &y.to_string(), "click", "1"],
-    );
-    sleep(Duration::from_millis(600));
+    // The menu opened next holds the keyboard while words are still being
+    // typed: the click must wait for the word in flight and typing for the
+    // menu to close, or X11 would hand those words to the menu.
+    desktop.open_tray_menu();
     desktop.screenshot("tray-menu");
     desktop.run("xdotool", &["key", "Down", "Return"]);
     check_heard_and_typed(&desktop);
@@ -646,14 +692,11 @@ fn clipboard_typing_pastes_the_words_and_gives_the_clipboard_back() {
     });
     assert_eq!(status["log"][0]["typed"], "typed", "{status}");
     let heard = status["log"][0]["text"].as_str().expect("text").to_owned();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let read = || std::fs::read_to_string(&pasted).unwrap_or_default();
-    while read().split_whitespace().count() < heard.split_whitespace().count()
-        && Instant::now() < deadline
-    {
-        sleep(Duration::from_millis(200));
-    }
-    assert_wer(TEXT, &read(), MAX_WER);
+    assert_wer(TEXT, &heard, MAX_WER);
+    assert_same_words(
+        || std::fs::read_to_string(&pasted).unwrap_or_default(),
+        &heard,
+    );
     // The clipboard is given back a moment after the last paste.
     let clipboard = || {
         let out = desktop.run("xclip", &["-selection", "clipboard", "-o"]);
