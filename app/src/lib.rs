@@ -33,3 +33,5 @@ pub mod runtime;
 pub mod telemetry;
 pub mod tray;
 pub mod ui;
+#[cfg(target_os = "linux")]
+pub mod x11;

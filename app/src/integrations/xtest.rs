@@ -20,6 +20,7 @@ use x11rb::rust_connection::RustConnection;
 
 use super::key_gate::KeyGate;
 use super::typing::{MENU_STAYED_OPEN, Stopped};
+use crate::x11::KeyMap;
 
 /// `Shift_L`, `Return` and `Tab` keysyms.
 const SHIFT_L: u32 = 0xffe1;
@@ -47,50 +48,11 @@ pub fn keysym(c: char) -> Option<u32> {
     }
 }
 
-/// Where a keysym sits in a keyboard mapping: which keycode, and whether
-/// Shift is needed (the second column).
-#[must_use]
-pub fn find_key(map: &[u32], per_keycode: usize, min_keycode: u8, sym: u32) -> Option<(u8, bool)> {
-    if per_keycode == 0 {
-        return None;
-    }
-    map.chunks(per_keycode).enumerate().find_map(|(i, syms)| {
-        let code = u8::try_from(usize::from(min_keycode) + i).ok()?;
-        if syms[0] == sym {
-            Some((code, false))
-        } else if syms.get(1) == Some(&sym) {
-            Some((code, true))
-        } else {
-            None
-        }
-    })
-}
-
-/// A keycode with no symbols at all, free to borrow.
-#[must_use]
-pub fn spare_key(map: &[u32], per_keycode: usize, min_keycode: u8) -> Option<u8> {
-    if per_keycode == 0 {
-        return None;
-    }
-    // From the top: low keycodes are the real keys of most keyboards.
-    let count = map.len() / per_keycode;
-    (0..count)
-        .rev()
-        .find(|&i| {
-            map[i * per_keycode..(i + 1) * per_keycode]
-                .iter()
-                .all(|&s| s == 0)
-        })
-        .and_then(|i| u8::try_from(usize::from(min_keycode) + i).ok())
-}
-
 /// A connection to the X server that types.
 pub struct Typer {
     conn: RustConnection,
     root: xproto::Window,
-    min_keycode: u8,
-    per_keycode: usize,
-    map: Vec<u32>,
+    keys: KeyMap,
     /// The spare keycode while it is borrowed.
     borrowed: Option<u8>,
 }
@@ -105,31 +67,16 @@ impl Typer {
     /// # Errors
     /// When the X server cannot be reached or has no XTEST extension.
     pub fn connect() -> Result<Self, String> {
-        let (conn, screen) =
-            x11rb::connect(None).map_err(|e| format!("cannot reach the X server to type ({e})"))?;
-        let root = conn
-            .setup()
-            .roots
-            .get(screen)
-            .ok_or("the X server has no such screen")?
-            .root;
+        let (conn, root) = crate::x11::connect()?;
         conn.xtest_get_version(2, 2)
             .map_err(x_error)?
             .reply()
             .map_err(|_| "the X server has no XTEST extension, so keys cannot be typed")?;
-        let min_keycode = conn.setup().min_keycode;
-        let count = conn.setup().max_keycode - min_keycode + 1;
-        let reply = conn
-            .get_keyboard_mapping(min_keycode, count)
-            .map_err(x_error)?
-            .reply()
-            .map_err(x_error)?;
+        let keys = KeyMap::read(&conn)?;
         Ok(Self {
             conn,
             root,
-            min_keycode,
-            per_keycode: usize::from(reply.keysyms_per_keycode),
-            map: reply.keysyms,
+            keys,
             borrowed: None,
         })
     }
@@ -234,7 +181,7 @@ impl Typer {
     }
 
     fn type_keysym(&mut self, sym: u32, c: char, caps: bool) -> Result<(), String> {
-        let (code, mut shift) = match find_key(&self.map, self.per_keycode, self.min_keycode, sym) {
+        let (code, mut shift) = match self.keys.find(sym) {
             Some(found) => found,
             None => (self.borrow_spare(sym)?, false),
         };
@@ -244,7 +191,8 @@ impl Typer {
         }
         let shift_code = if shift {
             Some(
-                find_key(&self.map, self.per_keycode, self.min_keycode, SHIFT_L)
+                self.keys
+                    .find(SHIFT_L)
                     .ok_or("the keyboard has no Shift key")?
                     .0,
             )
@@ -277,7 +225,9 @@ impl Typer {
     fn borrow_spare(&mut self, sym: u32) -> Result<u8, String> {
         let code = match self.borrowed {
             Some(code) => code,
-            None => spare_key(&self.map, self.per_keycode, self.min_keycode)
+            None => self
+                .keys
+                .spare()
                 .ok_or("the keyboard has no spare key for this character")?,
         };
         self.remap(code, sym)?;
@@ -295,7 +245,7 @@ impl Typer {
     }
 
     fn remap(&mut self, code: u8, sym: u32) -> Result<(), String> {
-        let per = self.per_keycode;
+        let per = self.keys.per_keycode;
         let syms = vec![sym; per];
         let per_u8 = u8::try_from(per).map_err(x_error)?;
         self.conn
@@ -303,8 +253,7 @@ impl Typer {
             .map_err(x_error)?
             .check()
             .map_err(x_error)?;
-        let at = usize::from(code - self.min_keycode) * per;
-        self.map[at..at + per].copy_from_slice(&syms);
+        self.keys.set(code, &syms);
         Ok(())
     }
 }
@@ -320,19 +269,5 @@ mod tests {
         assert_eq!(keysym('€'), Some(0x0100_20ac));
         assert_eq!(keysym('\n'), Some(RETURN));
         assert_eq!(keysym('\u{7}'), None);
-    }
-
-    #[test]
-    fn keys_are_found_by_column_and_spares_from_the_top() {
-        // Keycodes 8.. with two columns: 8 = a/A, 9 = empty, 10 = 1/!, 11 = empty.
-        let map = [0x61, 0x41, 0, 0, 0x31, 0x21, 0, 0];
-        assert_eq!(find_key(&map, 2, 8, 0x61), Some((8, false)));
-        assert_eq!(find_key(&map, 2, 8, 0x41), Some((8, true)));
-        assert_eq!(find_key(&map, 2, 8, 0x21), Some((10, true)));
-        assert_eq!(find_key(&map, 2, 8, 0xe9), None);
-        assert_eq!(spare_key(&map, 2, 8), Some(11));
-        assert_eq!(spare_key(&map[..6], 2, 8), Some(9));
-        assert_eq!(spare_key(&[0x61, 0x41], 2, 8), None);
-        assert_eq!(find_key(&map, 0, 8, 0x61), None);
     }
 }
