@@ -11,6 +11,8 @@
 #                          to the first frame (window mapped), idle CPU with the
 #                          window hidden, RSS beside a bare eframe window with the
 #                          same renderer, release binary size
+#   ci/bench.sh typing     XTEST typing of a 101-character sentence at 12, 4 and
+#                          0 ms per character, beside one `xdotool type` call
 #   ci/bench.sh all        all of the above
 #
 # Uses the speech server at TONNYTRAY_SERVER_URL (default ws://127.0.0.1:8888/asr),
@@ -177,12 +179,26 @@ bench_desktop() {
   echo "release binary: $(stat -c %s "$bin" | awk '{printf "%.1f MB", $1 / 1048576}')"
 }
 
+bench_typing() {
+  cargo build --release -p tonnytray --example type_rate >&2
+  start_desktop
+  local d text="Please add apples and bananas to the shopping list. Remind me to call my sister after dinner tonight."
+  for d in 12 4 0; do target/release/examples/type_rate "$d"; done
+  local t0 t1
+  t0=$(date +%s%N)
+  printf %s "$text" | xdotool type --delay 12 --file -
+  t1=$(date +%s%N)
+  echo "one xdotool type --delay 12 call, same text: $(( (t1 - t0) / 1000000 )) ms"
+  stop_desktop
+}
+
 case "${1:-all}" in
   resample) bench_resample ;;
   latency) bench_latency ;;
   listen) bench_listen ;;
   e2e) bench_e2e ;;
   desktop) bench_desktop ;;
-  all) bench_resample; bench_latency; bench_listen; bench_e2e; bench_desktop ;;
-  *) sed -n '2,15p' "$0"; exit 2 ;;
+  typing) bench_typing ;;
+  all) bench_resample; bench_latency; bench_listen; bench_e2e; bench_desktop; bench_typing ;;
+  *) sed -n '2,17p' "$0"; exit 2 ;;
 esac
