@@ -10,11 +10,13 @@
 //! - [`config`]: the server URL and the user's settings file (TOML, per-key fallback).
 //! - [`core`]: the `core` thread: dictation state machine, routing of words,
 //!   transcript log, snapshots for the GUI and tray.
-//! - [`integrations`]: typing words into other apps (`typing` thread).
+//! - [`integrations`]: typing words into other apps (`typing` thread; XTEST
+//!   on X11), taking turns with the tray menu through a key gate.
 //! - [`ui`]: egui drawing only: popover, dashboard, settings, widgets.
 //! - [`desktop`]: the desktop app: wires threads, runs the eframe window.
 //! - [`tray`], [`hotkey`]: the tray icon (own GTK thread on Linux) and the
-//!   global hotkey, turned into commands.
+//!   global hotkey (own `hotkey` thread on X11), turned into commands.
+//! - `x11` (Linux): connecting to the X server and keyboard-mapping look-ups.
 //! - [`instance`]: one app per session; `status`/`toggle` requests.
 //! - [`telemetry`]: logging to stderr and the window's logs viewer.
 //! - [`cli`]: the headless subcommands (`transcribe`, `listen`, `devices`, …).
