@@ -711,6 +711,54 @@ fn clipboard_typing_pastes_the_words_and_gives_the_clipboard_back() {
 }
 
 #[test]
+#[ignore = "needs Xvfb, trayer, the speech server and the virtual mic (ci/check.sh)"]
+fn letters_the_keyboard_layout_lacks_are_typed_through_a_spare_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = speak(dir.path(), "accents", "en-us", TEXT, None);
+    // A replacement brings in letters and signs the US layout has no key
+    // for; XTEST types them by mapping a spare keycode for a moment.
+    let to = "bananes naïves à 5 € — déjà";
+    let mut desktop = Desktop::start(&format!(
+        "{}[[replacements]]\nfrom = \"bananas\"\nto = \"{to}\"\n",
+        settings("push_to_talk")
+    ));
+    let typed = desktop.dir.path().join("accents.txt");
+    let target = desktop
+        .command("/usr/bin/python3")
+        .arg(repo_root().join("app/tests/fixtures/paste_target.py"))
+        .arg(&typed)
+        .spawn()
+        .expect("python3-tk runs (installed by scripts/install-deps.sh)");
+    desktop.children.push(target);
+    let window = desktop.wait_window("--name", "paste-target");
+    desktop.run("xdotool", &["windowfocus", "--sync", &window]);
+    desktop.run("xdotool", &["keydown", "ctrl+shift+v"]);
+    wait_mic_open(&desktop);
+    play(&desktop, &wav);
+    sleep(Duration::from_millis(800));
+    desktop.run("xdotool", &["keyup", "ctrl+shift+v"]);
+    let status = desktop.wait_status("the utterance to finish", |s| {
+        s["state"] == "Idle" && s["log"].as_array().is_some_and(|l| !l.is_empty())
+    });
+    assert_eq!(status["log"][0]["typed"], "typed", "{status}");
+    let heard = status["log"][0]["text"].as_str().expect("text").to_owned();
+    let rule = tonnytray::config::settings::Replacement {
+        from: "bananas".into(),
+        to: to.into(),
+    };
+    let expected = tonnytray::core::replace::apply(&heard, &[rule]);
+    assert!(
+        expected.contains(to),
+        "the recogniser did not hear \"bananas\", so nothing tests the accents: {heard}"
+    );
+    assert_same_words(
+        || std::fs::read_to_string(&typed).unwrap_or_default(),
+        &expected,
+    );
+    desktop.quit();
+}
+
+#[test]
 #[ignore = "needs Xvfb, the speech server and the virtual mic (ci/check.sh)"]
 fn without_a_tray_host_the_app_says_so_and_works_from_its_window() {
     let mut desktop = Desktop::start_with(
