@@ -1,5 +1,5 @@
-//! X11 plumbing shared by the hotkey, typing and the tray-host check:
-//! connecting to `DISPLAY`, and finding keys in the keyboard mapping.
+//! X11 plumbing shared by the hotkey and typing: connecting to `DISPLAY`,
+//! and finding keys in the keyboard mapping.
 
 use x11rb::connection::Connection as _;
 use x11rb::protocol::xproto::{ConnectionExt as _, Window};

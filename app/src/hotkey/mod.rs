@@ -14,8 +14,8 @@ pub mod x11;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use global_hotkey::GlobalHotKeyManager;
 use global_hotkey::hotkey::HotKey;
-use global_hotkey::{GlobalHotKeyEvent, GlobalHotKeyManager, HotKeyState};
 
 use crate::integrations::typing::Session;
 use crate::messages::Command;
@@ -38,25 +38,13 @@ pub struct Hotkey {
 }
 
 impl Hotkey {
-    /// Installs the event handler; nothing is bound until [`Hotkey::bind`].
+    /// Nothing listens until [`Hotkey::bind`] starts a backend.
     pub fn new(to_core: Arc<dyn Fn(Command) + Send + Sync>) -> Self {
-        let current_id = Arc::new(AtomicU32::new(0));
-        let id = Arc::clone(&current_id);
-        let to_crate = Arc::clone(&to_core);
-        GlobalHotKeyEvent::set_event_handler(Some(move |event: GlobalHotKeyEvent| {
-            if event.id() != id.load(Ordering::Relaxed) {
-                return;
-            }
-            to_crate(match event.state() {
-                HotKeyState::Pressed => Command::HotkeyPressed,
-                HotKeyState::Released => Command::HotkeyReleased,
-            });
-        }));
         Self {
             to_core,
             backend: None,
             current: None,
-            current_id,
+            current_id: Arc::new(AtomicU32::new(0)),
         }
     }
 
@@ -138,6 +126,17 @@ impl Hotkey {
         }
         #[cfg(not(target_os = "linux"))]
         {
+            use global_hotkey::{GlobalHotKeyEvent, HotKeyState};
+            let (id, to_core) = (Arc::clone(&self.current_id), Arc::clone(&self.to_core));
+            GlobalHotKeyEvent::set_event_handler(Some(move |event: GlobalHotKeyEvent| {
+                if event.id() != id.load(Ordering::Relaxed) {
+                    return;
+                }
+                to_core(match event.state() {
+                    HotKeyState::Pressed => Command::HotkeyPressed,
+                    HotKeyState::Released => Command::HotkeyReleased,
+                });
+            }));
             GlobalHotKeyManager::new()
                 .map(Backend::Crate)
                 .map_err(|e| format!("global hotkeys are unavailable: {e}"))

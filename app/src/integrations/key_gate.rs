@@ -1,5 +1,6 @@
 //! Who may send keys to the desktop right now: the `typing` thread while it
-//! types a piece of text, or the tray menu while it is being opened or is open.
+//! types (a character on X11, a piece of a few words with a tool), or the
+//! tray menu while it is being opened or is open.
 //!
 //! An X11 menu grabs the keyboard, and every synthetic key sent while the
 //! grab holds goes to the menu instead of the window the user was dictating
@@ -8,12 +9,12 @@
 //! take turns under one lock. The tray thread calls [`KeyGate::menu_input`]
 //! around every pointer event it dispatches (the menu pops up and grabs
 //! inside that dispatch), and the typing thread holds [`KeyGate::typing`]
-//! for each piece (a few words) it sends.
+//! for each character or piece it sends.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-/// How long the tray thread waits for a piece in flight: long enough for a
+/// How long the tray thread waits for typing in flight: long enough for a
 /// slow piece, short enough that a stuck typing tool cannot freeze the tray.
 const TRAY_WAIT: Duration = Duration::from_secs(2);
 
@@ -23,7 +24,7 @@ struct Turns {
     menu_open: bool,
     /// The tray thread is dispatching a pointer event that may open it.
     menu_input: bool,
-    /// The typing thread is sending a piece of text.
+    /// The typing thread is sending keys.
     typing: bool,
 }
 
@@ -34,8 +35,8 @@ pub struct KeyGate {
     changed: Condvar,
 }
 
-/// Held by the typing thread while it sends one piece; dropping it lets the
-/// tray go on.
+/// Held by the typing thread while it sends a character or piece; dropping
+/// it lets the tray go on.
 #[must_use = "the turn ends when this is dropped"]
 pub struct TypingTurn<'a>(&'a KeyGate);
 
@@ -59,42 +60,44 @@ impl KeyGate {
         self.turns.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits until the menu is closed and not being opened, then takes the
-    /// keyboard for one piece. `None` when the menu stayed open for `limit`.
-    pub fn typing(&self, limit: Duration) -> Option<TypingTurn<'_>> {
+    /// Waits while `busy` holds, at most `limit`; the lock, and whether
+    /// `busy` ended in time.
+    fn wait_while(
+        &self,
+        limit: Duration,
+        busy: impl Fn(&Turns) -> bool,
+    ) -> (MutexGuard<'_, Turns>, bool) {
         let deadline = Instant::now() + limit;
         let mut turns = self.lock();
-        while turns.menu_open || turns.menu_input {
-            let left = deadline.checked_duration_since(Instant::now())?;
+        while busy(&turns) {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return (turns, false);
+            };
             turns = self
                 .changed
                 .wait_timeout(turns, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        (turns, true)
+    }
+
+    /// Waits until the menu is closed and not being opened, then takes the
+    /// keyboard. `None` when the menu stayed open for `limit`.
+    pub fn typing(&self, limit: Duration) -> Option<TypingTurn<'_>> {
+        let (mut turns, free) = self.wait_while(limit, |t| t.menu_open || t.menu_input);
+        if !free {
+            return None;
+        }
         turns.typing = true;
         Some(TypingTurn(self))
     }
 
-    /// Runs `dispatch` (a pointer event that may open the menu) once no piece
+    /// Runs `dispatch` (a pointer event that may open the menu) once no key
     /// is in flight; typing waits until it returns. After two seconds the
     /// event goes through anyway so the tray never freezes.
     pub fn menu_input<T>(&self, dispatch: impl FnOnce() -> T) -> T {
-        let deadline = Instant::now() + TRAY_WAIT;
-        {
-            let mut turns = self.lock();
-            while turns.typing {
-                let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                    break;
-                };
-                turns = self
-                    .changed
-                    .wait_timeout(turns, left)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-            }
-            turns.menu_input = true;
-        }
+        self.wait_while(TRAY_WAIT, |t| t.typing).0.menu_input = true;
         let out = dispatch();
         self.lock().menu_input = false;
         self.changed.notify_all();

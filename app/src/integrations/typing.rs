@@ -104,9 +104,10 @@ pub struct Stopped {
 /// Why typing gave up when the tray menu did not close.
 pub const MENU_STAYED_OPEN: &str = "the tray menu stayed open, so the words could not be typed";
 
-/// How long one piece of typing may take. A click on the tray icon waits
-/// for the piece in flight, so this bounds how late the menu can open; each
-/// piece also costs a start of the typing tool (about 30 ms for xdotool).
+/// How long one piece of typing with a tool may take. A click on the tray
+/// icon waits for the piece in flight, so this bounds how late the menu can
+/// open; each piece also costs a start of the tool (about 30 ms for
+/// xdotool, measured).
 const PIECE_BUDGET_MS: u32 = 250;
 
 /// Splits text into pieces of whole words, each short enough to type within
@@ -115,30 +116,21 @@ const PIECE_BUDGET_MS: u32 = 250;
 fn pieces(text: &str, delay_ms: u32) -> Vec<&str> {
     let max_chars = (PIECE_BUDGET_MS / delay_ms.max(1)) as usize;
     let mut pieces: Vec<&str> = Vec::new();
-    let mut start = 0;
-    let mut chars = 0;
+    let (mut start, mut end, mut chars) = (0, 0, 0);
     for word in words(text) {
         let len = word.chars().count();
         if chars > 0 && chars + len > max_chars {
-            let end = start + byte_len(text, start, chars);
             pieces.push(&text[start..end]);
             start = end;
             chars = 0;
         }
         chars += len;
+        end += word.len();
     }
     if start < text.len() {
         pieces.push(&text[start..]);
     }
     pieces
-}
-
-/// The byte length of the `chars` characters of `text` from byte `start`.
-fn byte_len(text: &str, start: usize, chars: usize) -> usize {
-    text[start..]
-        .char_indices()
-        .nth(chars)
-        .map_or(text.len() - start, |(i, _)| i)
 }
 
 /// Splits text into words, each with the whitespace before it, so that
