@@ -371,11 +371,41 @@ fn wait_mic_open(desktop: &Desktop) {
     });
 }
 
+/// Waits for the first utterance to finish; the app's status then.
+fn wait_utterance(desktop: &Desktop) -> Value {
+    desktop.wait_status("the utterance to finish", |s| {
+        s["state"] == "Idle" && s["log"].as_array().is_some_and(|l| !l.is_empty())
+    })
+}
+
+/// Holds the hotkey while `wav` plays into the microphone.
+fn dictate_holding_hotkey(desktop: &Desktop, wav: &Path) {
+    desktop.run("xdotool", &["keydown", "ctrl+shift+v"]);
+    wait_mic_open(desktop);
+    play(desktop, wav);
+    sleep(Duration::from_millis(800));
+    desktop.run("xdotool", &["keyup", "ctrl+shift+v"]);
+}
+
+/// Starts the Tk entry of `app/tests/fixtures/paste_target.py`, focused;
+/// the file it writes its text to.
+fn start_tk_target(desktop: &mut Desktop, file: &str) -> PathBuf {
+    let out = desktop.dir.path().join(file);
+    let target = desktop
+        .command("/usr/bin/python3")
+        .arg(repo_root().join("app/tests/fixtures/paste_target.py"))
+        .arg(&out)
+        .spawn()
+        .expect("python3-tk runs (installed by scripts/install-deps.sh)");
+    desktop.children.push(target);
+    let window = desktop.wait_window("--name", "paste-target");
+    desktop.run("xdotool", &["windowfocus", "--sync", &window]);
+    out
+}
+
 /// Waits for the utterance to finish, then checks what was heard and typed.
 fn check_heard_and_typed(desktop: &Desktop) {
-    let status = desktop.wait_status("the utterance to finish", |s| {
-        s["state"] == "Idle" && s["log"].as_array().is_some_and(|l| !l.is_empty())
-    });
+    let status = wait_utterance(desktop);
     let heard = status["log"][0]["text"].as_str().expect("text").to_owned();
     eprintln!("final status: {status}");
     assert_wer(TEXT, &heard, MAX_WER);
@@ -657,16 +687,7 @@ fn clipboard_typing_pastes_the_words_and_gives_the_clipboard_back() {
         "{}method = \"clipboard\"\n",
         settings("push_to_talk")
     ));
-    let pasted = desktop.dir.path().join("pasted.txt");
-    let target = desktop
-        .command("/usr/bin/python3")
-        .arg(repo_root().join("app/tests/fixtures/paste_target.py"))
-        .arg(&pasted)
-        .spawn()
-        .expect("python3-tk runs (installed by scripts/install-deps.sh)");
-    desktop.children.push(target);
-    let window = desktop.wait_window("--name", "paste-target");
-    desktop.run("xdotool", &["windowfocus", "--sync", &window]);
+    let pasted = start_tk_target(&mut desktop, "pasted.txt");
     // What the user had on the clipboard before dictating.
     let mut xclip = desktop
         .command("xclip")
@@ -682,14 +703,8 @@ fn clipboard_typing_pastes_the_words_and_gives_the_clipboard_back() {
     drop(xclip.stdin.take());
     xclip.wait().expect("xclip");
 
-    desktop.run("xdotool", &["keydown", "ctrl+shift+v"]);
-    wait_mic_open(&desktop);
-    play(&desktop, &wav);
-    sleep(Duration::from_millis(800));
-    desktop.run("xdotool", &["keyup", "ctrl+shift+v"]);
-    let status = desktop.wait_status("the utterance to finish", |s| {
-        s["state"] == "Idle" && s["log"].as_array().is_some_and(|l| !l.is_empty())
-    });
+    dictate_holding_hotkey(&desktop, &wav);
+    let status = wait_utterance(&desktop);
     assert_eq!(status["log"][0]["typed"], "typed", "{status}");
     let heard = status["log"][0]["text"].as_str().expect("text").to_owned();
     assert_wer(TEXT, &heard, MAX_WER);
@@ -722,24 +737,9 @@ fn letters_the_keyboard_layout_lacks_are_typed_through_a_spare_key() {
         "{}[[replacements]]\nfrom = \"bananas\"\nto = \"{to}\"\n",
         settings("push_to_talk")
     ));
-    let typed = desktop.dir.path().join("accents.txt");
-    let target = desktop
-        .command("/usr/bin/python3")
-        .arg(repo_root().join("app/tests/fixtures/paste_target.py"))
-        .arg(&typed)
-        .spawn()
-        .expect("python3-tk runs (installed by scripts/install-deps.sh)");
-    desktop.children.push(target);
-    let window = desktop.wait_window("--name", "paste-target");
-    desktop.run("xdotool", &["windowfocus", "--sync", &window]);
-    desktop.run("xdotool", &["keydown", "ctrl+shift+v"]);
-    wait_mic_open(&desktop);
-    play(&desktop, &wav);
-    sleep(Duration::from_millis(800));
-    desktop.run("xdotool", &["keyup", "ctrl+shift+v"]);
-    let status = desktop.wait_status("the utterance to finish", |s| {
-        s["state"] == "Idle" && s["log"].as_array().is_some_and(|l| !l.is_empty())
-    });
+    let typed = start_tk_target(&mut desktop, "accents.txt");
+    dictate_holding_hotkey(&desktop, &wav);
+    let status = wait_utterance(&desktop);
     assert_eq!(status["log"][0]["typed"], "typed", "{status}");
     let heard = status["log"][0]["text"].as_str().expect("text").to_owned();
     let rule = tonnytray::config::settings::Replacement {
