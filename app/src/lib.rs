@@ -10,6 +10,8 @@
 //! - [`config`]: the server URL and the user's settings file (TOML, per-key fallback).
 //! - [`core`]: the `core` thread: dictation state machine, routing of words,
 //!   transcript log, snapshots for the GUI and tray.
+//! - [`store`]: the redb file of everything said and set: history, statistics,
+//!   backups, export; the only redb user (schema in the `migrations` crate).
 //! - [`integrations`]: typing words into other apps (`typing` thread; XTEST
 //!   on X11), taking turns with the tray menu through a key gate.
 //! - [`ui`]: egui drawing only: popover, dashboard, settings, widgets.
@@ -32,6 +34,7 @@ pub mod instance;
 pub mod integrations;
 pub mod messages;
 pub mod runtime;
+pub mod store;
 pub mod telemetry;
 pub mod tray;
 pub mod ui;

@@ -1,0 +1,194 @@
+//! JSON export and import of the history: a readable file a user can keep,
+//! search with other tools or carry to another computer.
+//!
+//! Format (`"format": "tonnytray-export"`, `"version": 1`): the saved
+//! settings (TOML text or null), every utterance (the store's fields; `id` is
+//! µs since the epoch, `time` is informative) and the activity log. Import
+//! adds utterances whose id is not in the store yet and counts them in the
+//! statistics; an id already present with the same words is skipped, one
+//! with other words is added at the next free id.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, Utterance, records};
+
+/// The `format` field.
+const FORMAT: &str = "tonnytray-export";
+/// The `version` field this build writes and reads.
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct ExportFile {
+    format: String,
+    version: u32,
+    settings: Option<String>,
+    utterances: Vec<Entry>,
+    #[serde(default)]
+    activity: Vec<records::Activity>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    #[serde(flatten)]
+    utterance: Utterance,
+    /// RFC 3339, for people reading the file; the id is what counts.
+    #[serde(default, skip_deserializing)]
+    time: String,
+}
+
+/// Counts of an export or import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Utterances written (export) or added (import).
+    pub utterances: usize,
+    /// Utterances already present (import).
+    pub skipped: usize,
+}
+
+/// RFC 3339 time of an id.
+#[must_use]
+pub fn rfc3339(id: u64) -> String {
+    i64::try_from(id)
+        .ok()
+        .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// Writes the whole history to `out` (via a temporary file and a rename).
+///
+/// # Errors
+/// When the store cannot be read or the file cannot be written.
+pub fn export(store: &Store, out: &Path) -> Result<Counts, StoreError> {
+    let utterances = store.search(&super::Query::default())?;
+    let n = utterances.len();
+    let file = ExportFile {
+        format: FORMAT.into(),
+        version: VERSION,
+        settings: store.settings()?,
+        utterances: utterances
+            .into_iter()
+            .rev()
+            .map(|u| Entry {
+                time: rfc3339(u.id),
+                utterance: u,
+            })
+            .collect(),
+        activity: store.activity(usize::MAX)?.into_iter().rev().collect(),
+    };
+    let io = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            StoreError::DiskFull(out.to_owned())
+        } else {
+            StoreError::Io {
+                path: out.to_owned(),
+                detail: e.to_string(),
+            }
+        }
+    };
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| StoreError::Io {
+        path: out.to_owned(),
+        detail: e.to_string(),
+    })?;
+    let tmp = out.with_extension("json.part");
+    std::fs::write(&tmp, json).map_err(io)?;
+    std::fs::rename(&tmp, out).map_err(io)?;
+    Ok(Counts {
+        utterances: n,
+        skipped: 0,
+    })
+}
+
+/// Adds the utterances of an export file to the store.
+///
+/// # Errors
+/// When the file is not an export (the message says what is wrong) or the
+/// store cannot be written; nothing is added then.
+pub fn import(store: &Store, from: &Path) -> Result<Counts, StoreError> {
+    let bad = |detail: String| StoreError::Damaged {
+        path: from.to_owned(),
+        detail,
+    };
+    let bytes = std::fs::read(from).map_err(|e| StoreError::Io {
+        path: from.to_owned(),
+        detail: format!("cannot read: {e}"),
+    })?;
+    let file: ExportFile =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a TonnyTray export: {e}")))?;
+    if file.format != FORMAT {
+        return Err(bad(format!(
+            "\"format\" is {:?}, expected {FORMAT:?}",
+            file.format
+        )));
+    }
+    if file.version > VERSION {
+        return Err(bad(format!(
+            "export version {} is newer than this TonnyTray reads ({VERSION})",
+            file.version
+        )));
+    }
+    let mut counts = Counts::default();
+    for Entry { utterance: u, .. } in file.utterances {
+        match store.utterance(u.id)? {
+            Some(existing) if existing.text == u.text => counts.skipped += 1,
+            _ => {
+                store.add_utterance(&u)?;
+                counts.utterances += 1;
+            }
+        }
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::utterance;
+
+    #[test]
+    fn export_then_import_elsewhere_carries_every_utterance() {
+        let dir = tempfile::tempdir().expect("dir");
+        let a = Store::open(&dir.path().join("a.redb")).expect("a");
+        a.add_utterance(&utterance(1_000, "first")).expect("add");
+        let mut fav = utterance(2_000, "second, «quoted»");
+        fav.favourite = true;
+        a.add_utterance(&fav).expect("add");
+        let out = dir.path().join("h.json");
+        assert_eq!(export(&a, &out).expect("export").utterances, 2);
+        let text = std::fs::read_to_string(&out).expect("read");
+        assert!(text.contains("\"format\": \"tonnytray-export\""), "{text}");
+        assert!(text.contains("1970-01-01T00:00:00.002Z"), "{text}");
+
+        let b = Store::open(&dir.path().join("b.redb")).expect("b");
+        b.add_utterance(&utterance(1_000, "first")).expect("same");
+        b.add_utterance(&utterance(2_000, "other words"))
+            .expect("clash");
+        let c = import(&b, &out).expect("import");
+        assert_eq!((c.utterances, c.skipped), (1, 1));
+        let all = b.search(&crate::store::Query::default()).expect("all");
+        assert_eq!(all.len(), 3);
+        assert!(
+            all.iter()
+                .any(|u| u.text == "second, «quoted»" && u.favourite)
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_an_export_is_named() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = Store::open(&dir.path().join("a.redb")).expect("a");
+        let f = dir.path().join("x.json");
+        std::fs::write(
+            &f,
+            br#"{"format":"other","version":1,"settings":null,"utterances":[]}"#,
+        )
+        .expect("write");
+        let err = import(&s, &f).expect_err("format");
+        assert!(err.to_string().contains("\"format\" is \"other\""), "{err}");
+        std::fs::write(&f, b"{ nope").expect("write");
+        let err = import(&s, &f).expect_err("json");
+        assert!(err.to_string().contains("not a TonnyTray export"), "{err}");
+    }
+}

@@ -1,0 +1,678 @@
+//! The store: everything the user says and sets, in one redb file in the
+//! XDG data dir. The only code that touches redb (with the `migrations`
+//! crate, which owns the schema). Opening runs the migrations; every write is
+//! one transaction committed with fsync before the call returns, so what a
+//! caller was told is saved survives a crash or power cut.
+//!
+//! - [`records`]: the documented, versioned value encodings.
+//! - [`backup`]: compressed, timestamped backups, restore, retention.
+//! - [`export`]: JSON export and import.
+
+pub mod backup;
+pub mod export;
+pub mod records;
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use tonnytray_migrations::schema::{ACTIVITY, SETTINGS, STATS, UTTERANCES};
+
+pub use records::{Activity, DayStats, Destination, Latencies, Utterance};
+
+/// The store file's name in the data dir.
+pub const FILE_NAME: &str = "tonnytray.redb";
+/// Overrides the store file's path (tests, portable installs).
+pub const DB_ENV: &str = "TONNYTRAY_DB";
+
+/// What went wrong with the store, in words a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process (a running TonnyTray) has the file open.
+    #[error("{0} is in use by another TonnyTray process")]
+    InUse(PathBuf),
+    /// The file is damaged.
+    #[error("{path} is damaged: {detail}")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What redb or the decoder found.
+        detail: String,
+    },
+    /// The file is from a newer TonnyTray; it was left untouched.
+    #[error(
+        "{path} has schema version {found}, newer than this TonnyTray knows ({supported}); it was left untouched: update TonnyTray, or restore a backup made by this version"
+    )]
+    Newer {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version.
+        found: u64,
+        /// The newest this build knows.
+        supported: u64,
+    },
+    /// The disk is full; nothing of this write was saved.
+    #[error("the disk holding {0} is full; free some space")]
+    DiskFull(PathBuf),
+    /// Any other read or write failure.
+    #[error("{path}: {detail}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        detail: String,
+    },
+    /// No such record.
+    #[error("there is no utterance {0}")]
+    NoSuchUtterance(u64),
+}
+
+impl StoreError {
+    /// Whether a later retry of the same write may succeed (full disk, I/O).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::DiskFull(_) | Self::Io { .. } | Self::InUse(_))
+    }
+}
+
+/// Turns a redb error into a [`StoreError`] about `path`.
+fn classify(path: &Path, e: impl Into<redb::Error>) -> StoreError {
+    let e: redb::Error = e.into();
+    let path = path.to_owned();
+    match e {
+        redb::Error::DatabaseAlreadyOpen => StoreError::InUse(path),
+        redb::Error::Corrupted(detail) => StoreError::Damaged { path, detail },
+        redb::Error::UpgradeRequired(v) => StoreError::Damaged {
+            path,
+            detail: format!("written in redb file format {v}, which this build cannot read"),
+        },
+        redb::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+            StoreError::DiskFull(path)
+        }
+        redb::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            StoreError::Damaged {
+                path,
+                detail: io.to_string(),
+            }
+        }
+        redb::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            StoreError::Damaged {
+                path,
+                detail: format!("the file ends too early (truncated?): {io}"),
+            }
+        }
+        other => StoreError::Io {
+            path,
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn damaged(path: &Path, e: &records::DecodeError) -> StoreError {
+    StoreError::Damaged {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    }
+}
+
+/// What to look for in the history. Empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    /// Words to find, case-insensitive, anywhere in the text.
+    pub text: String,
+    /// Only utterances at or after this id (µs since the epoch).
+    pub since: Option<u64>,
+    /// Only utterances before this id.
+    pub until: Option<u64>,
+    /// Only this profile's.
+    pub profile: Option<String>,
+    /// Only favourites.
+    pub favourites: bool,
+    /// At most this many, newest first (0: no limit).
+    pub limit: usize,
+}
+
+/// The open store.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Store {
+    /// The file in the XDG data dir, or `$TONNYTRAY_DB`.
+    #[must_use]
+    pub fn default_path() -> Option<PathBuf> {
+        if let Some(p) = std::env::var_os(DB_ENV).filter(|p| !p.is_empty()) {
+            return Some(PathBuf::from(p));
+        }
+        directories::ProjectDirs::from("", "", "tonnytray").map(|d| d.data_dir().join(FILE_NAME))
+    }
+
+    /// Opens (creating if needed) the store at `path` and brings its schema
+    /// up to date in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::InUse`], [`StoreError::Damaged`], [`StoreError::Newer`]
+    /// (file untouched), [`StoreError::DiskFull`] or [`StoreError::Io`].
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+                path: dir.to_owned(),
+                detail: format!("cannot create the folder: {e}"),
+            })?;
+        }
+        let db = match Database::create(path) {
+            Ok(db) => db,
+            Err(e) => return Err(classify(path, e)),
+        };
+        Self::migrated(db, path.to_owned())
+    }
+
+    /// A store on any redb backend (tests: full disks, memory).
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn with_backend(
+        backend: impl redb::StorageBackend,
+        name: &Path,
+    ) -> Result<Self, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(backend)
+            .map_err(|e| classify(name, e))?;
+        Self::migrated(db, name.to_owned())
+    }
+
+    fn migrated(db: Database, path: PathBuf) -> Result<Self, StoreError> {
+        use tonnytray_migrations::MigrateError;
+        match tonnytray_migrations::migrate(&db) {
+            Ok(_) => Ok(Self { db, path }),
+            Err(MigrateError::Newer { found, supported }) => Err(StoreError::Newer {
+                path,
+                found,
+                supported,
+            }),
+            Err(MigrateError::Store(e) | MigrateError::Step { source: e, .. }) => {
+                Err(classify(&path, e))
+            }
+        }
+    }
+
+    /// The file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version and what the migrations crate knows.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn schema_version(&self) -> Result<u64, StoreError> {
+        tonnytray_migrations::version(&self.db).map_err(|e| classify(&self.path, e))
+    }
+
+    fn err(&self, e: impl Into<redb::Error>) -> StoreError {
+        classify(&self.path, e)
+    }
+
+    /// Saves a finished utterance and counts it in the day's statistics, in
+    /// one durable transaction. Its id is moved forward past any existing
+    /// one with the same microsecond; the id used is returned.
+    ///
+    /// # Errors
+    /// On any write failure nothing is saved; [`StoreError::DiskFull`] when
+    /// the disk is full.
+    pub fn add_utterance(&self, u: &Utterance) -> Result<u64, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let id = {
+            let mut table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+            let mut id = u.id.max(1);
+            while table.get(id).map_err(|e| self.err(e))?.is_some() {
+                id += 1;
+            }
+            let stored = Utterance { id, ..u.clone() };
+            table
+                .insert(id, records::encode_utterance(&stored).as_slice())
+                .map_err(|e| self.err(e))?;
+            let mut stats = txn.open_table(STATS).map_err(|e| self.err(e))?;
+            let day = records::day_of(id);
+            let mut s = match stats
+                .get((day, u.profile.as_str()))
+                .map_err(|e| self.err(e))?
+            {
+                Some(v) => records::decode_stats(day, &u.profile, v.value())
+                    .map_err(|e| damaged(&self.path, &e))?,
+                None => DayStats::default(),
+            };
+            s.add(&stored);
+            stats
+                .insert(
+                    (day, u.profile.as_str()),
+                    records::encode_stats(&s).as_slice(),
+                )
+                .map_err(|e| self.err(e))?;
+            id
+        };
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(id)
+    }
+
+    /// Puts an utterance back exactly as it was (undo of a delete, import);
+    /// statistics are not counted again. Returns whether it was absent.
+    ///
+    /// # Errors
+    /// On a write failure (nothing is saved).
+    pub fn put_utterance(&self, u: &Utterance) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let was_absent = {
+            let mut table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+            table
+                .insert(u.id, records::encode_utterance(u).as_slice())
+                .map_err(|e| self.err(e))?
+                .is_none()
+        };
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(was_absent)
+    }
+
+    /// One utterance.
+    ///
+    /// # Errors
+    /// When the file cannot be read or the record is damaged.
+    pub fn utterance(&self, id: u64) -> Result<Option<Utterance>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+        let Some(v) = table.get(id).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        records::decode_utterance(id, v.value())
+            .map(Some)
+            .map_err(|e| damaged(&self.path, &e))
+    }
+
+    /// Changes one utterance with `f`, durably; returns the new record.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchUtterance`], or a read/write failure.
+    pub fn update(&self, id: u64, f: impl FnOnce(&mut Utterance)) -> Result<Utterance, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let updated = {
+            let mut table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+            let mut u = match table.get(id).map_err(|e| self.err(e))? {
+                Some(v) => {
+                    records::decode_utterance(id, v.value()).map_err(|e| damaged(&self.path, &e))?
+                }
+                None => return Err(StoreError::NoSuchUtterance(id)),
+            };
+            f(&mut u);
+            u.id = id;
+            table
+                .insert(id, records::encode_utterance(&u).as_slice())
+                .map_err(|e| self.err(e))?;
+            u
+        };
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(updated)
+    }
+
+    /// Deletes one utterance and returns it (for undo). Statistics keep it:
+    /// they count what was said.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchUtterance`], or a read/write failure.
+    pub fn delete(&self, id: u64) -> Result<Utterance, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let removed = {
+            let mut table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+            let old = table.remove(id).map_err(|e| self.err(e))?;
+            match old {
+                Some(v) => {
+                    records::decode_utterance(id, v.value()).map_err(|e| damaged(&self.path, &e))?
+                }
+                None => return Err(StoreError::NoSuchUtterance(id)),
+            }
+        };
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(removed)
+    }
+
+    /// Utterances matching `q`, newest first.
+    ///
+    /// # Errors
+    /// When the file cannot be read or a matching record is damaged.
+    pub fn search(&self, q: &Query) -> Result<Vec<Utterance>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+        let range = q.since.unwrap_or(0)..q.until.unwrap_or(u64::MAX);
+        let needle = q.text.trim().to_lowercase();
+        let mut found = Vec::new();
+        for entry in table.range(range).map_err(|e| self.err(e))?.rev() {
+            let (k, v) = entry.map_err(|e| self.err(e))?;
+            let id = k.value();
+            let head = records::decode_head(id, v.value()).map_err(|e| damaged(&self.path, &e))?;
+            if (q.favourites && !head.favourite)
+                || q.profile.as_deref().is_some_and(|p| p != head.profile)
+                || !contains_folded(head.text, &needle)
+            {
+                continue;
+            }
+            found.push(
+                records::decode_utterance(id, v.value()).map_err(|e| damaged(&self.path, &e))?,
+            );
+            if q.limit > 0 && found.len() == q.limit {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// How many utterances are stored.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+        table.len().map_err(|e| self.err(e))
+    }
+
+    /// Daily statistics from `since_day` on, by day then profile.
+    ///
+    /// # Errors
+    /// When the file cannot be read or a record is damaged.
+    pub fn stats(&self, since_day: u32) -> Result<Vec<(u32, String, DayStats)>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(STATS).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for entry in table.range((since_day, "")..).map_err(|e| self.err(e))? {
+            let (k, v) = entry.map_err(|e| self.err(e))?;
+            let (day, profile) = k.value();
+            let s = records::decode_stats(day, profile, v.value())
+                .map_err(|e| damaged(&self.path, &e))?;
+            out.push((day, profile.to_owned(), s));
+        }
+        Ok(out)
+    }
+
+    /// Adds a line to the activity log (durable).
+    ///
+    /// # Errors
+    /// On a write failure.
+    pub fn log_activity(&self, kind: &str, message: &str) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut table = txn.open_table(ACTIVITY).map_err(|e| self.err(e))?;
+            let mut at = records::micros(std::time::SystemTime::now());
+            while table.get(at).map_err(|e| self.err(e))?.is_some() {
+                at += 1;
+            }
+            let a = Activity {
+                at,
+                kind: kind.to_owned(),
+                message: message.to_owned(),
+            };
+            table
+                .insert(at, records::encode_activity(&a).as_slice())
+                .map_err(|e| self.err(e))?;
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// The newest `n` activity entries, newest first.
+    ///
+    /// # Errors
+    /// When the file cannot be read or an entry is damaged.
+    pub fn activity(&self, n: usize) -> Result<Vec<Activity>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(ACTIVITY).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(|e| self.err(e))?.rev().take(n) {
+            let (k, v) = entry.map_err(|e| self.err(e))?;
+            out.push(
+                records::decode_activity(k.value(), v.value())
+                    .map_err(|e| damaged(&self.path, &e))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Keeps a copy of the settings in force (TOML), for backups.
+    ///
+    /// # Errors
+    /// On a write failure.
+    pub fn save_settings(&self, toml: &str) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut table = txn.open_table(SETTINGS).map_err(|e| self.err(e))?;
+            table
+                .insert("current", toml.as_bytes())
+                .map_err(|e| self.err(e))?;
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// The settings copy, if any.
+    ///
+    /// # Errors
+    /// When the file cannot be read or the copy is not UTF-8.
+    pub fn settings(&self) -> Result<Option<String>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(SETTINGS).map_err(|e| self.err(e))?;
+        let Some(v) = table.get("current").map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        String::from_utf8(v.value().to_vec())
+            .map(Some)
+            .map_err(|_| StoreError::Damaged {
+                path: self.path.clone(),
+                detail: "the saved settings are not UTF-8 text".into(),
+            })
+    }
+
+    /// The redb database, for backup and export in this module only.
+    fn db(&self) -> &Database {
+        &self.db
+    }
+}
+
+/// Whether `hay` contains `needle_lower` (already lower case), ignoring case.
+/// ASCII text, the common case, is compared without allocating.
+fn contains_folded(hay: &str, needle_lower: &str) -> bool {
+    if needle_lower.is_empty() {
+        return true;
+    }
+    if hay.is_ascii() && needle_lower.is_ascii() {
+        let (h, n) = (hay.as_bytes(), needle_lower.as_bytes());
+        return h.len() >= n.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    hay.to_lowercase().contains(needle_lower)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn utterance(id: u64, text: &str) -> Utterance {
+        Utterance {
+            id,
+            profile: records::DEFAULT_PROFILE.into(),
+            text: text.into(),
+            favourite: false,
+            duration_ms: 1_000,
+            latency: Latencies {
+                final_text_ms: Some(300),
+                ..Latencies::default()
+            },
+            went: Destination::Typed,
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("sub/t.redb")).expect("open");
+        (dir, store)
+    }
+
+    #[test]
+    fn utterances_are_saved_counted_and_found() {
+        let (_dir, s) = store();
+        let day = 86_400_000_000;
+        let a = s
+            .add_utterance(&utterance(day + 5, "Turn on the LIGHTS"))
+            .expect("a");
+        let b = s
+            .add_utterance(&utterance(day + 5, "Crème brûlée for dinner"))
+            .expect("b");
+        assert_eq!(
+            (a, b),
+            (day + 5, day + 6),
+            "same microsecond: moved forward"
+        );
+        let mut kid = utterance(3 * day, "lights off please");
+        kid.profile = "kids".into();
+        s.add_utterance(&kid).expect("kid");
+        assert_eq!(s.count().expect("count"), 3);
+
+        let find = |q: Query| {
+            s.search(&q)
+                .expect("search")
+                .into_iter()
+                .map(|u| u.id)
+                .collect::<Vec<_>>()
+        };
+        let lights = Query {
+            text: "lights".into(),
+            ..Query::default()
+        };
+        assert_eq!(find(lights.clone()), [3 * day, day + 5], "newest first");
+        assert_eq!(
+            find(Query {
+                text: "BRÛLÉE".into(),
+                ..Query::default()
+            }),
+            [day + 6]
+        );
+        assert_eq!(
+            find(Query {
+                profile: Some("kids".into()),
+                ..Query::default()
+            }),
+            [3 * day]
+        );
+        assert_eq!(
+            find(Query {
+                since: Some(day),
+                until: Some(2 * day),
+                ..lights.clone()
+            }),
+            [day + 5]
+        );
+        assert_eq!(find(Query { limit: 1, ..lights }), [3 * day]);
+
+        let stats = s.stats(0).expect("stats");
+        assert_eq!(stats.len(), 2);
+        assert_eq!(
+            (stats[0].0, stats[0].1.as_str(), stats[0].2.count),
+            (1, "default", 2)
+        );
+        assert_eq!(stats[0].2.mean_final_text_ms(), Some(300));
+        assert_eq!((stats[1].0, stats[1].1.as_str()), (3, "kids"));
+    }
+
+    #[test]
+    fn favourite_delete_and_undo() {
+        let (_dir, s) = store();
+        let id = s.add_utterance(&utterance(10, "hello there")).expect("add");
+        let u = s.update(id, |u| u.favourite = true).expect("fav");
+        assert!(u.favourite);
+        let favs = s
+            .search(&Query {
+                favourites: true,
+                ..Query::default()
+            })
+            .expect("favs");
+        assert_eq!(favs, std::slice::from_ref(&u));
+        let removed = s.delete(id).expect("delete");
+        assert_eq!(removed, u);
+        assert_eq!(s.utterance(id).expect("get"), None);
+        assert!(matches!(s.delete(id), Err(StoreError::NoSuchUtterance(10))));
+        assert!(s.put_utterance(&removed).expect("undo"));
+        assert_eq!(s.utterance(id).expect("get"), Some(u));
+        // Undo does not count the utterance twice.
+        assert_eq!(s.stats(0).expect("stats")[0].2.count, 1);
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_file_is_told_it_is_in_use() {
+        let (dir, _s) = store();
+        let err = Store::open(&dir.path().join("sub/t.redb")).expect_err("in use");
+        assert!(matches!(err, StoreError::InUse(_)), "{err}");
+        assert!(
+            err.to_string().contains("in use by another TonnyTray"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_from_a_newer_version_is_refused_untouched() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("new.redb");
+        {
+            let db = Database::create(&path).expect("create");
+            tonnytray_migrations::set_version_for_tests(&db, 99).expect("set");
+        }
+        let err = Store::open(&path).expect_err("newer");
+        assert!(matches!(err, StoreError::Newer { .. }), "{err}");
+        assert!(err.to_string().contains("schema version 99"), "{err}");
+        // Nothing was migrated: same version, no tables made.
+        let db = Database::open(&path).expect("reopen");
+        assert_eq!(tonnytray_migrations::version(&db).expect("version"), 99);
+        let txn = db.begin_read().expect("read");
+        assert!(txn.open_table(UTTERANCES).is_err(), "no table was created");
+    }
+
+    #[test]
+    fn damaged_and_truncated_files_are_named_as_such() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("d.redb");
+        {
+            let s = Store::open(&path).expect("open");
+            for i in 0..50 {
+                s.add_utterance(&utterance(i + 1, "some words to fill pages"))
+                    .expect("add");
+            }
+        }
+        let bytes = std::fs::read(&path).expect("read");
+        // Garbage over the header.
+        let mut garbage = bytes.clone();
+        garbage[..512].fill(0xA5);
+        std::fs::write(&path, &garbage).expect("write");
+        let err = Store::open(&path).expect_err("garbage");
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+        assert!(err.to_string().contains("is damaged"), "{err}");
+        // Cut short.
+        std::fs::write(&path, &bytes[..bytes.len() / 3]).expect("write");
+        match Store::open(&path) {
+            Err(StoreError::Damaged { .. }) => {}
+            // redb may repair a cut file from its last good commit; then
+            // the contents must still read or say they are damaged.
+            Ok(s) => {
+                let r = s.search(&Query::default());
+                assert!(
+                    r.is_ok() || matches!(r, Err(StoreError::Damaged { .. })),
+                    "{r:?}"
+                );
+            }
+            Err(e) => panic!("a truncated file must read as damaged, got: {e}"),
+        }
+    }
+
+    #[test]
+    fn folding_matches_ascii_and_unicode() {
+        assert!(contains_folded("Hello World", "world"));
+        assert!(!contains_folded("Hello", "world"));
+        assert!(contains_folded("ÉCOLE", "école"));
+        assert!(contains_folded("", ""));
+        assert!(!contains_folded("ab", "abc"));
+    }
+}

@@ -1,0 +1,447 @@
+//! The bytes inside the store's tables, and the types they decode to.
+//!
+//! Every value is one **encoding version byte** followed by a body in
+//! [postcard](https://postcard.jamesmunns.com/wire-format) (varint integers,
+//! length-prefixed UTF-8 strings, fields in declaration order). Version 1:
+//!
+//! - utterance: `profile: str, text: str, favourite: bool, duration_ms: u32,
+//!   final_text_ms: Option<u32>, typing_ms: Option<u32>, command_ms:
+//!   Option<u32>, went: Destination` where `Destination` is a variant index
+//!   (0 typed, 1 n8n, 2 nowhere) and, for 2, a `why: str`. The key is the id:
+//!   microseconds since the Unix epoch when the utterance finished.
+//! - daily statistics: `count, words, audio_ms, final_text_ms_sum,
+//!   final_text_n, typing_ms_sum, typing_n, command_ms_sum, command_n` (all
+//!   u64). Key: (days since the epoch in UTC, profile).
+//! - activity entry: `kind: str, message: str`. Key: µs since the epoch.
+//!
+//! Profile text and transcript come first so that search reads only the
+//! head of each value. A change to any encoding gets a new version byte and a
+//! decoder for the old one; the migrations crate re-encodes if it must.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// The encoding this build writes.
+pub const ENCODING: u8 = 1;
+
+/// A value that could not be decoded: names what and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {key} cannot be read: {why}")]
+pub struct DecodeError {
+    /// The kind of record.
+    pub what: &'static str,
+    /// Its key, as text.
+    pub key: String,
+    /// What is wrong.
+    pub why: String,
+}
+
+/// The profile used until profiles exist.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// Where an utterance's words went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Destination {
+    /// Typed into the focused window.
+    Typed,
+    /// Sent to the n8n webhook as a command.
+    N8n,
+    /// Nowhere, and why (typing off, typing failed, …).
+    Nowhere {
+        /// Why not.
+        why: String,
+    },
+}
+
+impl Destination {
+    /// A short phrase for lists.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Typed => "typed".into(),
+            Self::N8n => "sent to n8n".into(),
+            Self::Nowhere { why } => format!("not typed: {why}"),
+        }
+    }
+}
+
+/// How long each stage took, where measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Latencies {
+    /// End of speech (source stopped) → final text from the server.
+    pub final_text_ms: Option<u32>,
+    /// Final text → typed into the window.
+    pub typing_ms: Option<u32>,
+    /// Final text → reply from the command webhook.
+    pub command_ms: Option<u32>,
+}
+
+/// One finished utterance, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Utterance {
+    /// Microseconds since the Unix epoch when it finished; unique.
+    pub id: u64,
+    /// Whose it is.
+    pub profile: String,
+    /// Every committed word.
+    pub text: String,
+    /// Marked by the user.
+    pub favourite: bool,
+    /// Length of the audio.
+    pub duration_ms: u32,
+    /// Stage latencies.
+    pub latency: Latencies,
+    /// Where the words went.
+    pub went: Destination,
+}
+
+impl Utterance {
+    /// When it finished.
+    #[must_use]
+    pub fn at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_micros(self.id)
+    }
+
+    /// Its words, counted at spaces.
+    #[must_use]
+    pub fn words(&self) -> u64 {
+        self.text.split_whitespace().count() as u64
+    }
+}
+
+/// Microseconds since the epoch of `t` (0 before the epoch).
+#[must_use]
+pub fn micros(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Days since the epoch (UTC) of an id or activity key.
+#[must_use]
+pub fn day_of(micros: u64) -> u32 {
+    u32::try_from(micros / 86_400_000_000).unwrap_or(u32::MAX)
+}
+
+#[derive(Serialize)]
+struct UtteranceBody<'a> {
+    profile: &'a str,
+    text: &'a str,
+    favourite: bool,
+    duration_ms: u32,
+    latency: Latencies,
+    went: &'a Destination,
+}
+
+#[derive(Deserialize)]
+struct UtteranceOwned {
+    profile: String,
+    text: String,
+    favourite: bool,
+    duration_ms: u32,
+    latency: Latencies,
+    went: Destination,
+}
+
+/// The first fields of an utterance, borrowed: what search looks at.
+#[derive(Debug, Deserialize)]
+pub struct Head<'a> {
+    /// Whose it is.
+    pub profile: &'a str,
+    /// The words.
+    pub text: &'a str,
+    /// Marked by the user.
+    pub favourite: bool,
+}
+
+fn with_version(body: Result<Vec<u8>, postcard::Error>) -> Vec<u8> {
+    // Encoding plain structs to a Vec cannot fail.
+    let mut out = vec![ENCODING];
+    out.extend(body.unwrap_or_default());
+    out
+}
+
+fn body<'a>(what: &'static str, key: String, bytes: &'a [u8]) -> Result<&'a [u8], DecodeError> {
+    match bytes.split_first() {
+        Some((&ENCODING, rest)) => Ok(rest),
+        Some((v, _)) => Err(DecodeError {
+            what,
+            key,
+            why: format!("encoding version {v} is unknown to this TonnyTray"),
+        }),
+        None => Err(DecodeError {
+            what,
+            key,
+            why: "the value is empty".into(),
+        }),
+    }
+}
+
+fn bad(what: &'static str, key: String, e: &postcard::Error) -> DecodeError {
+    DecodeError {
+        what,
+        key,
+        why: e.to_string(),
+    }
+}
+
+/// Encodes an utterance's value (the id is the key).
+#[must_use]
+pub fn encode_utterance(u: &Utterance) -> Vec<u8> {
+    with_version(postcard::to_stdvec(&UtteranceBody {
+        profile: &u.profile,
+        text: &u.text,
+        favourite: u.favourite,
+        duration_ms: u.duration_ms,
+        latency: u.latency,
+        went: &u.went,
+    }))
+}
+
+/// Decodes an utterance stored under `id`.
+///
+/// # Errors
+/// When the bytes are not a known encoding.
+pub fn decode_utterance(id: u64, bytes: &[u8]) -> Result<Utterance, DecodeError> {
+    let body = body("utterance", id.to_string(), bytes)?;
+    let (o, _): (UtteranceOwned, _) =
+        postcard::take_from_bytes(body).map_err(|e| bad("utterance", id.to_string(), &e))?;
+    Ok(Utterance {
+        id,
+        profile: o.profile,
+        text: o.text,
+        favourite: o.favourite,
+        duration_ms: o.duration_ms,
+        latency: o.latency,
+        went: o.went,
+    })
+}
+
+/// Decodes only the head of an utterance (no allocation).
+///
+/// # Errors
+/// When the bytes are not a known encoding.
+pub fn decode_head(id: u64, bytes: &[u8]) -> Result<Head<'_>, DecodeError> {
+    let body = body("utterance", id.to_string(), bytes)?;
+    postcard::take_from_bytes(body)
+        .map(|(h, _)| h)
+        .map_err(|e| bad("utterance", id.to_string(), &e))
+}
+
+/// One day's statistics for one profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DayStats {
+    /// Utterances.
+    pub count: u64,
+    /// Words in them.
+    pub words: u64,
+    /// Audio length.
+    pub audio_ms: u64,
+    /// Sum of end-of-speech → final text latencies.
+    pub final_text_ms_sum: u64,
+    /// How many of those were measured.
+    pub final_text_n: u64,
+    /// Sum of typing latencies.
+    pub typing_ms_sum: u64,
+    /// How many were measured.
+    pub typing_n: u64,
+    /// Sum of command latencies.
+    pub command_ms_sum: u64,
+    /// How many were measured.
+    pub command_n: u64,
+}
+
+impl DayStats {
+    /// Counts one utterance in.
+    pub fn add(&mut self, u: &Utterance) {
+        self.count += 1;
+        self.words += u.words();
+        self.audio_ms += u64::from(u.duration_ms);
+        for (ms, sum, n) in [
+            (
+                u.latency.final_text_ms,
+                &mut self.final_text_ms_sum,
+                &mut self.final_text_n,
+            ),
+            (
+                u.latency.typing_ms,
+                &mut self.typing_ms_sum,
+                &mut self.typing_n,
+            ),
+            (
+                u.latency.command_ms,
+                &mut self.command_ms_sum,
+                &mut self.command_n,
+            ),
+        ] {
+            if let Some(ms) = ms {
+                *sum += u64::from(ms);
+                *n += 1;
+            }
+        }
+    }
+
+    /// Mean end-of-speech → final text latency, in ms.
+    #[must_use]
+    pub fn mean_final_text_ms(&self) -> Option<u64> {
+        (self.final_text_n > 0).then(|| self.final_text_ms_sum / self.final_text_n)
+    }
+}
+
+/// Encodes daily statistics.
+#[must_use]
+pub fn encode_stats(s: &DayStats) -> Vec<u8> {
+    with_version(postcard::to_stdvec(s))
+}
+
+/// Decodes daily statistics.
+///
+/// # Errors
+/// When the bytes are not a known encoding.
+pub fn decode_stats(day: u32, profile: &str, bytes: &[u8]) -> Result<DayStats, DecodeError> {
+    let key = format!("day {day} of {profile}");
+    let b = body("statistics", key.clone(), bytes)?;
+    postcard::take_from_bytes(b)
+        .map(|(s, _)| s)
+        .map_err(|e| bad("statistics", key, &e))
+}
+
+/// One line of the activity log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    /// µs since the epoch; unique.
+    pub at: u64,
+    /// A short kind: `start`, `backup`, `restore`, `store`, …
+    pub kind: String,
+    /// What happened.
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct ActivityBody<'a> {
+    kind: &'a str,
+    message: &'a str,
+}
+
+#[derive(Deserialize)]
+struct ActivityOwned {
+    kind: String,
+    message: String,
+}
+
+/// Encodes an activity entry's value.
+#[must_use]
+pub fn encode_activity(a: &Activity) -> Vec<u8> {
+    with_version(postcard::to_stdvec(&ActivityBody {
+        kind: &a.kind,
+        message: &a.message,
+    }))
+}
+
+/// Decodes an activity entry.
+///
+/// # Errors
+/// When the bytes are not a known encoding.
+pub fn decode_activity(at: u64, bytes: &[u8]) -> Result<Activity, DecodeError> {
+    let b = body("activity entry", at.to_string(), bytes)?;
+    let (o, _): (ActivityOwned, _) =
+        postcard::take_from_bytes(b).map_err(|e| bad("activity entry", at.to_string(), &e))?;
+    Ok(Activity {
+        at,
+        kind: o.kind,
+        message: o.message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Utterance {
+        Utterance {
+            id: 1_764_000_000_000_000,
+            profile: "kids".into(),
+            text: "Turn on the lights — s'il vous plaît".into(),
+            favourite: true,
+            duration_ms: 2_500,
+            latency: Latencies {
+                final_text_ms: Some(420),
+                typing_ms: None,
+                command_ms: Some(90),
+            },
+            went: Destination::Nowhere {
+                why: "typing off".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn utterances_round_trip_and_the_head_reads_alone() {
+        let u = sample();
+        let bytes = encode_utterance(&u);
+        assert_eq!(bytes[0], ENCODING);
+        assert_eq!(decode_utterance(u.id, &bytes), Ok(u.clone()));
+        let head = decode_head(u.id, &bytes).expect("head");
+        assert_eq!(
+            (head.profile, head.text, head.favourite),
+            ("kids", u.text.as_str(), true)
+        );
+    }
+
+    #[test]
+    fn the_version_1_layout_is_stable() {
+        // The documented layout, byte for byte: a change here needs a new
+        // encoding version, not an edit of this test.
+        let u = Utterance {
+            id: 7,
+            profile: "a".into(),
+            text: "hi".into(),
+            favourite: false,
+            duration_ms: 300,
+            latency: Latencies {
+                final_text_ms: Some(5),
+                typing_ms: None,
+                command_ms: None,
+            },
+            went: Destination::Typed,
+        };
+        assert_eq!(
+            encode_utterance(&u),
+            [1, 1, b'a', 2, b'h', b'i', 0, 0xac, 0x02, 1, 5, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn unknown_versions_and_garbage_are_named() {
+        let err = decode_utterance(9, &[7, 1, 2]).expect_err("version");
+        assert_eq!(
+            err.to_string(),
+            "utterance 9 cannot be read: encoding version 7 is unknown to this TonnyTray"
+        );
+        let err = decode_utterance(9, &[]).expect_err("empty");
+        assert!(err.to_string().contains("the value is empty"), "{err}");
+        let err = decode_utterance(9, &[1, 200]).expect_err("truncated");
+        assert!(
+            err.to_string().starts_with("utterance 9 cannot be read"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn statistics_add_up_and_round_trip() {
+        let mut s = DayStats::default();
+        s.add(&sample());
+        s.add(&sample());
+        assert_eq!((s.count, s.words, s.audio_ms), (2, 16, 5_000));
+        assert_eq!(s.mean_final_text_ms(), Some(420));
+        assert_eq!((s.typing_n, s.command_n), (0, 2));
+        assert_eq!(decode_stats(3, "x", &encode_stats(&s)), Ok(s));
+        let a = Activity {
+            at: 5,
+            kind: "backup".into(),
+            message: "made".into(),
+        };
+        assert_eq!(decode_activity(5, &encode_activity(&a)), Ok(a));
+    }
+}
