@@ -13,6 +13,8 @@
 #                          same renderer, release binary size
 #   ci/bench.sh typing     XTEST typing of a 101-character sentence at 12, 4 and
 #                          0 ms per character, beside one `xdotool type` call
+#   ci/bench.sh store      history store: commit p50/p99 (fsync), search over
+#                          100 000 utterances, file size per 10 000
 #   ci/bench.sh all        all of the above
 #
 # Uses the speech server at TONNYTRAY_SERVER_URL (default ws://127.0.0.1:8888/asr),
@@ -192,6 +194,10 @@ bench_typing() {
   stop_desktop
 }
 
+bench_store() {
+  cargo run --release -q -p tonnytray --example store_bench -- "${STORE_BENCH_DIR:-/tmp}"
+}
+
 case "${1:-all}" in
   resample) bench_resample ;;
   latency) bench_latency ;;
@@ -199,6 +205,7 @@ case "${1:-all}" in
   e2e) bench_e2e ;;
   desktop) bench_desktop ;;
   typing) bench_typing ;;
-  all) bench_resample; bench_latency; bench_listen; bench_e2e; bench_desktop; bench_typing ;;
-  *) sed -n '2,17p' "$0"; exit 2 ;;
+  store) bench_store ;;
+  all) bench_resample; bench_latency; bench_listen; bench_e2e; bench_desktop; bench_typing; bench_store ;;
+  *) sed -n '2,19p' "$0"; exit 2 ;;
 esac

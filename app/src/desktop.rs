@@ -16,6 +16,7 @@ use crate::instance::{self, Claim};
 use crate::integrations::key_gate::KeyGate;
 use crate::integrations::typing;
 use crate::messages::Command;
+use crate::store;
 use crate::telemetry::LogBuffer;
 use crate::tray::{self, TrayHandle, TrayView, WindowRequest};
 use crate::ui::{self, Tab, UiAction, UiState, View};
@@ -25,6 +26,8 @@ use crate::ui::{self, Tab, UiAction, UiState, View};
 pub struct DesktopOptions {
     /// Settings file (default: the XDG config dir).
     pub settings: Option<PathBuf>,
+    /// The history store (default: the XDG data dir, or `$TONNYTRAY_DB`).
+    pub db: Option<PathBuf>,
     /// Start with the window hidden (also a setting).
     pub hidden: bool,
 }
@@ -52,28 +55,36 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
 
     let (inbox, rx) = core::channel();
     let snapshots_for_socket: Arc<OnceLock<SnapshotCell>> = Arc::new(OnceLock::new());
-    let claim = {
-        let to_window = Arc::clone(&to_window);
-        let inbox = inbox.clone();
-        let cell = Arc::clone(&snapshots_for_socket);
-        instance::claim(move |line| answer(line, &to_window, &inbox, cell.get()))
-    };
-    match claim {
-        Ok(Claim::AlreadyRunning) => {
-            eprintln!("tonnytray: already running; its window was brought forward");
-            return ExitCode::SUCCESS;
-        }
-        Ok(Claim::Mine) => {}
-        Err(e) => tracing::warn!("single-instance socket unavailable: {e}"),
+    let store_for_socket: Arc<OnceLock<store::Shared>> = Arc::new(OnceLock::new());
+    let claim = claim_instance(
+        Arc::clone(&to_window),
+        inbox.clone(),
+        Arc::clone(&snapshots_for_socket),
+        Arc::clone(&store_for_socket),
+    );
+    if let Ok(Claim::AlreadyRunning) = claim {
+        eprintln!("tonnytray: already running; its window was brought forward");
+        return ExitCode::SUCCESS;
+    } else if let Err(e) = claim {
+        tracing::warn!("single-instance socket unavailable: {e}");
     }
 
     let path = options.settings.clone().or_else(Settings::default_path);
-    let (loaded_settings, notices) = load_settings(path.as_deref());
+    let (loaded_settings, mut notices) = load_settings(path.as_deref());
+    let store = open_store(options.db.clone(), &loaded_settings, &mut notices);
+    let _ = store_for_socket.set(store.clone());
     let hidden = options.hidden || loaded_settings.ui.start_hidden;
 
     let key_gate = Arc::new(KeyGate::new());
     let channel = (inbox.clone(), rx);
-    let core = match start_core(loaded_settings.clone(), path, notices, channel, &key_gate) {
+    let core = match start_core(
+        loaded_settings.clone(),
+        path,
+        notices,
+        channel,
+        &key_gate,
+        store,
+    ) {
         Ok(core) => core,
         Err(e) => {
             eprintln!("tonnytray: cannot start: {e}");
@@ -117,18 +128,9 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
         monitoring: None,
         started: Some(started),
     };
-    let native = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title("TonnyTray")
-            .with_app_id("tonnytray")
-            .with_inner_size([400.0, 440.0])
-            .with_min_inner_size([320.0, 300.0])
-            .with_visible(!hidden),
-        ..Default::default()
-    };
     let result = eframe::run_native(
         "TonnyTray",
-        native,
+        native_options(hidden),
         Box::new(move |cc| {
             let _ = waker.set(cc.egui_ctx.clone());
             Ok(Box::new(app))
@@ -145,6 +147,36 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The window: popover-sized, hidden when starting in the tray.
+fn native_options(hidden: bool) -> eframe::NativeOptions {
+    eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("TonnyTray")
+            .with_app_id("tonnytray")
+            .with_inner_size([400.0, 440.0])
+            .with_min_inner_size([320.0, 300.0])
+            .with_visible(!hidden),
+        ..Default::default()
+    }
+}
+
+/// Becomes the one instance; its socket answers `show`, `status`, … and
+/// the store subcommands (run on this app's open store).
+fn claim_instance(
+    to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
+    inbox: std::sync::mpsc::SyncSender<CoreInput>,
+    cell: Arc<OnceLock<SnapshotCell>>,
+    store: Arc<OnceLock<store::Shared>>,
+) -> std::io::Result<Claim> {
+    instance::claim(move |line| {
+        if let Some(request) = line.strip_prefix("store ") {
+            let store = store.get().and_then(store::Shared::get);
+            return crate::cli::store::answer(store.as_deref(), request);
+        }
+        answer(line, &to_window, &inbox, cell.get())
+    })
 }
 
 /// Starts the tray; its problems become notices (the app works without it).
@@ -191,6 +223,7 @@ fn start_core(
     notices: Vec<String>,
     channel: core::coordinator::Channel,
     key_gate: &Arc<KeyGate>,
+    store: store::Shared,
 ) -> std::io::Result<Core> {
     let inbox = channel.0.clone();
     let report = move |result| {
@@ -209,9 +242,76 @@ fn start_core(
             settings_path,
             notices,
             typer,
+            store,
         },
         channel,
     )
+}
+
+/// Opens the history store. A damaged file is moved aside (kept for
+/// recovery), a fresh one started, and the newest backup offered; a file
+/// from a newer version is left alone and nothing is saved this run. Every
+/// problem becomes a notice.
+fn open_store(
+    db: Option<PathBuf>,
+    settings: &Settings,
+    notices: &mut Vec<String>,
+) -> store::Shared {
+    let Some(path) = db.or_else(store::Store::default_path) else {
+        notices.push("no data folder is known (HOME unset?); the history will not be saved".into());
+        return store::Shared::new(None, None);
+    };
+    let opened = match store::Store::open(&path) {
+        Err(e @ store::StoreError::Damaged { .. }) => {
+            let offer = store::backup::list(&settings.backup.folder(&path))
+                .ok()
+                .and_then(|l| l.into_iter().next())
+                .map_or_else(
+                    || "there is no backup to restore".to_owned(),
+                    |b| {
+                        format!(
+                            "the newest backup is from {}: quit and run `tonnytray restore {}` to get it back",
+                            b.made,
+                            b.path.display()
+                        )
+                    },
+                );
+            match store::backup::set_aside(&path) {
+                Ok(aside) => {
+                    notices.push(format!(
+                        "{e}. It was moved to {} and a new history was started; {offer}",
+                        aside.display()
+                    ));
+                    store::Store::open(&path)
+                }
+                Err(move_err) => {
+                    notices.push(format!("{e}; {move_err}; {offer}"));
+                    Err(e)
+                }
+            }
+        }
+        other => other,
+    };
+    match opened {
+        Ok(s) => {
+            if let Ok(toml) = toml::to_string(settings) {
+                let _ = s.save_settings(&toml);
+            }
+            let _ = s.log_activity("start", "TonnyTray started");
+            store::Shared::new(Some(path), Some(s))
+        }
+        Err(e @ store::StoreError::Newer { .. }) => {
+            notices.push(format!("{e}; this run does not save the history"));
+            store::Shared::new(None, None)
+        }
+        Err(store::StoreError::Damaged { .. }) => store::Shared::new(None, None),
+        Err(e) => {
+            notices.push(format!(
+                "the history cannot be opened yet ({e}); what you say is kept in memory and saved when it can be"
+            ));
+            store::Shared::new(Some(path), None)
+        }
+    }
 }
 
 /// Loads the settings, turning every problem into a notice for the user.
@@ -302,6 +402,7 @@ pub fn status_json(s: &core::Snapshot) -> serde_json::Value {
                 "id": u.id,
                 "text": u.text,
                 "typed": u.typed.describe(),
+                "saved": u.saved,
             })
         })
         .collect();
@@ -312,6 +413,7 @@ pub fn status_json(s: &core::Snapshot) -> serde_json::Value {
         "tentative": s.tentative,
         "level": s.level.peak,
         "log": log,
+        "unsaved": s.unsaved,
         "notices": s.notices,
     })
 }

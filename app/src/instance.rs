@@ -51,9 +51,18 @@ fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 /// When no instance is running (or it does not answer).
 #[cfg(unix)]
 pub fn request(line: &str) -> std::io::Result<String> {
+    request_with_timeout(line, Duration::from_secs(5))
+}
+
+/// [`request`] for requests that take a while (a backup of a big store).
+///
+/// # Errors
+/// When no instance is running, or no reply came within `timeout`.
+#[cfg(unix)]
+pub fn request_with_timeout(line: &str, timeout: Duration) -> std::io::Result<String> {
     use std::os::unix::net::UnixStream;
     let mut stream = UnixStream::connect(socket_path())?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_read_timeout(Some(timeout))?;
     stream.write_all(format!("{line}\n").as_bytes())?;
     let mut reply = String::new();
     BufReader::new(stream).read_line(&mut reply)?;
@@ -66,6 +75,15 @@ pub fn request(line: &str) -> std::io::Result<String> {
 /// Always.
 #[cfg(not(unix))]
 pub fn request(_line: &str) -> std::io::Result<String> {
+    Err(std::io::Error::other("not supported on this system"))
+}
+
+/// Without Unix sockets there is no running instance to ask.
+///
+/// # Errors
+/// Always.
+#[cfg(not(unix))]
+pub fn request_with_timeout(_line: &str, _timeout: Duration) -> std::io::Result<String> {
     Err(std::io::Error::other("not supported on this system"))
 }
 

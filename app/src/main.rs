@@ -19,10 +19,17 @@ fn main() -> ExitCode {
     };
     let logs = tonnytray::telemetry::init(default);
     match cli.command {
-        Some(command) => cli::run(command),
+        Some(command) => cli::run(
+            command,
+            &cli::Paths {
+                db: cli.db,
+                settings: cli.settings,
+            },
+        ),
         None => desktop::run(
             &desktop::DesktopOptions {
                 settings: cli.settings,
+                db: cli.db,
                 hidden: cli.hidden,
             },
             logs,

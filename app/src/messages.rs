@@ -190,7 +190,8 @@ pub enum Command {
 /// One finished utterance in the transcript log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Utterance {
-    /// Number within this run of the app.
+    /// Number of its dictation session within this run of the app (0 for
+    /// utterances loaded from the store).
     pub id: u64,
     /// When it finished.
     pub at: std::time::SystemTime,
@@ -198,6 +199,9 @@ pub struct Utterance {
     pub text: String,
     /// What happened to it in other apps.
     pub typed: TypedOutcome,
+    /// Its id in the store once saved (`None`: kept in memory until the
+    /// store can take it).
+    pub saved: Option<u64>,
 }
 
 /// Whether an utterance's words were typed into another window.

@@ -142,6 +142,7 @@ impl Desktop {
         let mut c = Command::new(program);
         c.env("DISPLAY", &self.display)
             .env("XDG_RUNTIME_DIR", self.dir.path().join("xdg"))
+            .env("TONNYTRAY_DB", self.dir.path().join("history.redb"))
             .env_remove("WAYLAND_DISPLAY");
         c
     }
@@ -411,6 +412,19 @@ fn check_heard_and_typed(desktop: &Desktop) {
     assert_wer(TEXT, &heard, MAX_WER);
     assert_eq!(status["log"][0]["typed"], "typed", "{status}");
     assert_same_words(|| desktop.typed_text(), &heard);
+    assert_in_history(desktop, &status);
+}
+
+/// The finished utterance was saved before it was reported, and `tonnytray
+/// history` (answered by the running app, which holds the store) finds it.
+fn assert_in_history(desktop: &Desktop, status: &Value) {
+    let saved = status["log"][0]["saved"].as_u64();
+    assert!(saved.is_some(), "reported before it was saved: {status}");
+    let out = desktop.run(bin(), &["history", "--json", "--limit", "1"]);
+    let history: Value = serde_json::from_slice(&out.stdout).expect("history JSON");
+    assert_eq!(history[0]["id"].as_u64(), saved, "{history}");
+    assert_eq!(history[0]["text"], status["log"][0]["text"], "{history}");
+    assert_eq!(history[0]["went"], "typed", "{history}");
 }
 
 /// Every heard word must arrive in the target, in order: a key lost to a

@@ -111,6 +111,7 @@ fn dashboard_lists_utterances_with_what_happened_and_copies_them() {
         at: std::time::SystemTime::UNIX_EPOCH,
         text: "Hello from the kitchen.".into(),
         typed: TypedOutcome::NotTyped("it matches the deny list".into()),
+        saved: Some(1),
     }]);
     let mut h = window(s);
     h.run();
@@ -197,6 +198,7 @@ fn pause_and_resume_go_through_the_core_and_back() {
             settings_path: None,
             notices: Vec::new(),
             typer: None,
+            store: tonnytray::store::Shared::default(),
         },
         core::channel(),
     )

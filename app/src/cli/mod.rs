@@ -6,6 +6,7 @@
 
 pub mod devices;
 pub mod listen;
+pub mod store;
 pub mod transcribe;
 
 use std::process::ExitCode;
@@ -29,6 +30,9 @@ pub struct Cli {
     /// Settings file for the desktop app (default: the XDG config dir).
     #[arg(long, value_name = "FILE", global = true)]
     pub settings: Option<std::path::PathBuf>,
+    /// The history store file (default: the XDG data dir; also $TONNYTRAY_DB).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub db: Option<std::path::PathBuf>,
     /// Start the desktop app with its window hidden in the tray.
     #[arg(long)]
     pub hidden: bool,
@@ -52,6 +56,32 @@ pub enum Command {
     Toggle,
     /// Quit the running app.
     Quit,
+    /// List or search what was said (`history search TEXT`).
+    History(store::HistoryArgs),
+    /// Write the whole history to a JSON file.
+    Export {
+        /// The file to write.
+        #[arg(long, value_name = "FILE.json")]
+        out: std::path::PathBuf,
+    },
+    /// Add the utterances of an exported JSON file.
+    Import {
+        /// The file to read.
+        file: std::path::PathBuf,
+    },
+    /// Make a compressed, timestamped backup of the store (safe while the app runs).
+    Backup(store::BackupArgs),
+    /// Replace the store with a backup (quit the app first); a safety backup is made.
+    Restore {
+        /// The backup file (`tonnytray backup --list` shows them).
+        file: std::path::PathBuf,
+    },
+    /// Bring the store to the current schema, or show its version.
+    Migrate {
+        /// Only show the schema version and the steps.
+        #[arg(long)]
+        status: bool,
+    },
 }
 
 /// Where the speech server is.
@@ -74,9 +104,25 @@ pub mod exit {
     pub const AUDIO: u8 = 4;
 }
 
-/// Runs one subcommand; `None` when there is none (the desktop app's turn).
-pub fn run(command: Command) -> ExitCode {
+/// Where the store and settings are, for the store subcommands.
+#[derive(Debug, Clone, Default)]
+pub struct Paths {
+    /// `--db`.
+    pub db: Option<std::path::PathBuf>,
+    /// `--settings`.
+    pub settings: Option<std::path::PathBuf>,
+}
+
+/// Runs one subcommand.
+pub fn run(command: Command, paths: &Paths) -> ExitCode {
+    let (db, settings) = (paths.db.as_deref(), paths.settings.as_deref());
     match command {
+        Command::History(args) => store::history(&args, db, settings),
+        Command::Export { out } => store::export(&out, db, settings),
+        Command::Import { file } => store::import(&file, db, settings),
+        Command::Backup(args) => store::backup(&args, db, settings),
+        Command::Restore { file } => store::restore(&file, db, settings),
+        Command::Migrate { status } => store::migrate(status, db, settings),
         Command::Transcribe(args) => transcribe::run(&args),
         Command::Listen(args) => listen::run(&args),
         Command::Devices => devices::run(),

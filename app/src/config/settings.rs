@@ -29,6 +29,8 @@ pub struct Settings {
     pub replacements: Vec<Replacement>,
     /// The window.
     pub ui: UiSettings,
+    /// Backups of the history store.
+    pub backup: BackupSettings,
 }
 
 /// Where and how speech is recognised.
@@ -146,6 +148,54 @@ pub struct UiSettings {
     pub theme: Theme,
     /// Start with the window hidden in the tray.
     pub start_hidden: bool,
+}
+
+/// Where backups go and how many are kept (`tonnytray backup --prune`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupSettings {
+    /// Backup folder; empty: `backups` beside the store file.
+    pub dir: String,
+    /// Keep the newest backup of each of this many days…
+    pub keep_daily: usize,
+    /// …ISO weeks…
+    pub keep_weekly: usize,
+    /// …and months.
+    pub keep_monthly: usize,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        let r = crate::store::backup::Retention::default();
+        Self {
+            dir: String::new(),
+            keep_daily: r.daily,
+            keep_weekly: r.weekly,
+            keep_monthly: r.monthly,
+        }
+    }
+}
+
+impl BackupSettings {
+    /// The retention these settings ask for.
+    #[must_use]
+    pub fn retention(&self) -> crate::store::backup::Retention {
+        crate::store::backup::Retention {
+            daily: self.keep_daily,
+            weekly: self.keep_weekly,
+            monthly: self.keep_monthly,
+        }
+    }
+
+    /// The backup folder for the store at `store_path`.
+    #[must_use]
+    pub fn folder(&self, store_path: &Path) -> PathBuf {
+        if self.dir.trim().is_empty() {
+            crate::store::backup::default_dir(store_path)
+        } else {
+            PathBuf::from(self.dir.trim())
+        }
+    }
 }
 
 impl Default for ServerSettings {

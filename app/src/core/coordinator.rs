@@ -21,6 +21,7 @@ use crate::config::settings::{HotkeyMode, Settings};
 use crate::integrations::typing::{TypeJob, TypeResult};
 use crate::messages::{Command, DictationState, Level, PipelineEvent, TypedOutcome, Utterance};
 use crate::runtime::Pipeline;
+use crate::store::{self, records};
 
 /// How often the core looks at running pipelines' events.
 const PIPELINE_POLL: Duration = Duration::from_millis(20);
@@ -32,6 +33,8 @@ const LOG_LEN: usize = 200;
 const WAVEFORM_LEN: usize = 80;
 /// A peak below this counts as silence for the silent-microphone warning.
 const SILENCE_PEAK: f32 = 0.01;
+/// How often utterances the store could not take are tried again.
+const SAVE_RETRY: Duration = Duration::from_secs(2);
 
 /// What the GUI and tray draw. Cheap to clone: the log is shared.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +56,9 @@ pub struct Snapshot {
     pub waveform: Vec<f32>,
     /// Finished utterances, oldest first.
     pub log: Arc<Vec<Utterance>>,
+    /// Finished utterances the store could not take yet (kept in memory and
+    /// retried).
+    pub unsaved: usize,
     /// Problems the user should read (settings, typing, hotkey, tray).
     pub notices: Vec<String>,
     /// The settings in force.
@@ -125,6 +131,8 @@ pub struct CoreOptions {
     pub notices: Vec<String>,
     /// Where typing jobs go (`None`: typing unavailable).
     pub typer: Option<SyncSender<TypeJob>>,
+    /// Where finished utterances are saved.
+    pub store: store::Shared,
 }
 
 /// The core's inbox, both ends.
@@ -208,6 +216,9 @@ struct Session {
     tentative: String,
     typed: TypedOutcome,
     device: String,
+    started: Instant,
+    /// When the microphone closed (end of speech).
+    stopped: Option<Instant>,
     silent_since: Option<Instant>,
     warned_silent: bool,
     /// Dictating: always for hotkey and button sessions; for voice
@@ -246,6 +257,11 @@ struct Coordinator {
     to_type: VecDeque<TypeJob>,
     typed_anything: bool,
     dirty: bool,
+    store: store::Shared,
+    /// Finished utterances waiting for the store, oldest first, with their
+    /// session ids.
+    unsaved: VecDeque<(u64, store::Utterance)>,
+    next_save: Option<Instant>,
 }
 
 impl Coordinator {
@@ -272,9 +288,115 @@ impl Coordinator {
             to_type: VecDeque::new(),
             typed_anything: false,
             dirty: true,
+            store: options.store,
+            unsaved: VecDeque::new(),
+            next_save: None,
         };
         me.status = me.ready_status();
+        me.load_log();
         me
+    }
+
+    /// Starts the transcript log with the newest stored utterances.
+    fn load_log(&mut self) {
+        let Some(store) = self.store.get() else {
+            return;
+        };
+        let query = store::Query {
+            limit: LOG_LEN,
+            ..store::Query::default()
+        };
+        match store.search(&query) {
+            Ok(found) => {
+                self.log = Arc::new(
+                    found
+                        .into_iter()
+                        .rev()
+                        .map(|u| Utterance {
+                            id: 0,
+                            at: u.at(),
+                            typed: match u.went {
+                                store::Destination::Typed => TypedOutcome::Typed,
+                                store::Destination::N8n => TypedOutcome::Off,
+                                store::Destination::Nowhere { why } => TypedOutcome::NotTyped(why),
+                            },
+                            text: u.text,
+                            saved: Some(u.id),
+                        })
+                        .collect(),
+                );
+            }
+            Err(e) => self
+                .notices
+                .push(format!("the history could not be read: {e}")),
+        }
+    }
+
+    /// Saves a finished utterance (durably) before it is reported; keeps
+    /// it in memory when the store cannot take it. Returns its store id.
+    fn save(&mut self, session: u64, record: store::Utterance) -> Option<u64> {
+        if !self.unsaved.is_empty() {
+            // Keep the order: older unsaved utterances go first.
+            self.unsaved.push_back((session, record));
+            self.flush_unsaved();
+            return None;
+        }
+        match self
+            .store
+            .get_or_open()
+            .and_then(|s| s.map(|s| s.add_utterance(&record)).transpose())
+        {
+            Ok(Some(id)) => Some(id),
+            Ok(None) => None,
+            Err(e) => {
+                self.notices.push(format!(
+                    "the last utterance could not be saved ({e}); it is kept in memory and saved as soon as possible"
+                ));
+                self.unsaved.push_back((session, record));
+                self.next_save = Some(Instant::now() + SAVE_RETRY);
+                None
+            }
+        }
+    }
+
+    /// Tries again to save what the store could not take.
+    fn flush_unsaved(&mut self) {
+        let mut saved = 0;
+        while let Some((session, record)) = self.unsaved.front() {
+            let result = self
+                .store
+                .get_or_open()
+                .and_then(|s| s.map(|s| s.add_utterance(record)).transpose());
+            match result {
+                Ok(Some(id)) => {
+                    let session = *session;
+                    let text = record.text.clone();
+                    self.unsaved.pop_front();
+                    saved += 1;
+                    if let Some(u) = Arc::make_mut(&mut self.log)
+                        .iter_mut()
+                        .find(|u| u.saved.is_none() && u.id == session && u.text == text)
+                    {
+                        u.saved = Some(id);
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!("store still unavailable: {e}");
+                    self.next_save = Some(Instant::now() + SAVE_RETRY);
+                    break;
+                }
+            }
+        }
+        if saved > 0 {
+            self.dirty = true;
+            if self.unsaved.is_empty() {
+                self.next_save = None;
+                self.notices.push(format!(
+                    "saved {saved} utterance(s) that were waiting for the store"
+                ));
+            }
+        }
     }
 
     fn run(mut self, inbox: &Receiver<CoreInput>) {
@@ -283,7 +405,12 @@ impl Coordinator {
             if self.dirty {
                 self.publish();
             }
-            let input = if self.active.is_none()
+            if self.next_save.is_some_and(|t| Instant::now() >= t) {
+                self.flush_unsaved();
+            }
+            let input = if !self.unsaved.is_empty() {
+                inbox.recv_timeout(SAVE_RETRY.min(PIPELINE_POLL * 25))
+            } else if self.active.is_none()
                 && self.flushing.is_empty()
                 && self.monitor.is_none()
                 && self.to_type.is_empty()
@@ -315,6 +442,16 @@ impl Coordinator {
         // Dropping a pipeline stops and joins its threads; the server's last
         // words are not awaited at quit.
         self.flushing.clear();
+        if !self.unsaved.is_empty() {
+            self.flush_unsaved();
+        }
+        for (_, u) in &self.unsaved {
+            // The last place left to keep them: the log the user can read.
+            tracing::error!(
+                "quitting with an utterance the store could not take: {:?}",
+                u.text
+            );
+        }
     }
 
     fn on_command(&mut self, command: &Command) {
@@ -376,6 +513,11 @@ impl Coordinator {
         let standby_changed = self.settings.voice_activation != settings.voice_activation
             || self.settings.audio != settings.audio
             || self.settings.server != settings.server;
+        if let (Some(store), Ok(toml)) = (self.store.get(), toml::to_string(&settings))
+            && let Err(e) = store.save_settings(&toml)
+        {
+            tracing::warn!("settings not copied to the store: {e}");
+        }
         self.settings = Arc::new(settings);
         self.error = None;
         if standby_changed {
@@ -490,6 +632,8 @@ impl Coordinator {
                         TypedOutcome::Off
                     },
                     device: device.unwrap_or_else(|| "the default microphone".into()),
+                    started: Instant::now(),
+                    stopped: None,
                     silent_since: None,
                     warned_silent: false,
                     speaking: !gated,
@@ -500,7 +644,8 @@ impl Coordinator {
     }
 
     fn stop_session(&mut self) {
-        if let Some(session) = self.active.take() {
+        if let Some(mut session) = self.active.take() {
+            session.stopped = Some(Instant::now());
             session.pipeline.stop_source();
             self.status = "Transcribing the last words…".into();
             self.flushing.push(session);
@@ -704,12 +849,30 @@ impl Coordinator {
         };
         let Some(session) = session else { return };
         if !text.trim().is_empty() {
+            let now = Instant::now();
+            let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+            let at = SystemTime::now();
+            let record = store::Utterance {
+                id: records::micros(at),
+                profile: records::DEFAULT_PROFILE.to_owned(),
+                text: text.to_owned(),
+                favourite: false,
+                duration_ms: ms(session.stopped.unwrap_or(now) - session.started),
+                latency: store::Latencies {
+                    final_text_ms: session.stopped.map(|t| ms(now - t)),
+                    ..store::Latencies::default()
+                },
+                went: destination(&session.typed),
+            };
+            // Saved before the utterance is reported anywhere.
+            let saved = self.save(id, record);
             let log = Arc::make_mut(&mut self.log);
             log.push(Utterance {
                 id,
-                at: SystemTime::now(),
+                at,
                 text: text.to_owned(),
                 typed: session.typed.clone(),
+                saved,
             });
             if log.len() > LOG_LEN {
                 log.remove(0);
@@ -820,8 +983,20 @@ impl Coordinator {
             s.typed = outcome;
             return;
         }
-        if let Some(u) = Arc::make_mut(&mut self.log).iter_mut().find(|u| u.id == id) {
-            u.typed = outcome;
+        let went = destination(&outcome);
+        if let Some((_, u)) = self.unsaved.iter_mut().find(|(s, _)| *s == id) {
+            u.went = went.clone();
+        }
+        let Some(u) = Arc::make_mut(&mut self.log).iter_mut().find(|u| u.id == id) else {
+            return;
+        };
+        u.typed = outcome;
+        if let (Some(key), Some(store)) = (u.saved, self.store.get())
+            && let Err(e) = store.update(key, |u| u.went = went)
+        {
+            self.notices.push(format!(
+                "could not note in the history that typing failed: {e}"
+            ));
         }
     }
 
@@ -841,9 +1016,21 @@ impl Coordinator {
             level: self.level,
             waveform: self.waveform.iter().copied().collect(),
             log: Arc::clone(&self.log),
+            unsaved: self.unsaved.len(),
             notices: self.notices.clone(),
             settings: Arc::clone(&self.settings),
         };
         self.cell.publish(snapshot);
+    }
+}
+
+/// Where the store says an utterance's words went.
+fn destination(typed: &TypedOutcome) -> store::Destination {
+    match typed {
+        TypedOutcome::Typed => store::Destination::Typed,
+        TypedOutcome::Off => store::Destination::Nowhere {
+            why: "typing off".into(),
+        },
+        TypedOutcome::NotTyped(why) => store::Destination::Nowhere { why: why.clone() },
     }
 }

@@ -114,6 +114,55 @@ fn damaged(path: &Path, e: &records::DecodeError) -> StoreError {
     }
 }
 
+/// The store as the app shares it between the core thread, the window and
+/// the socket: empty while it is unavailable (in use, damaged, newer), and
+/// opened again on demand by the core, which keeps unsaved words meanwhile.
+#[derive(Debug, Clone, Default)]
+pub struct Shared {
+    slot: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Store>>>>,
+    path: Option<PathBuf>,
+}
+
+impl Shared {
+    /// A slot for the store at `path` (`None`: no store at all), holding `store`.
+    #[must_use]
+    pub fn new(path: Option<PathBuf>, store: Option<Store>) -> Self {
+        Self {
+            slot: std::sync::Arc::new(std::sync::Mutex::new(store.map(std::sync::Arc::new))),
+            path,
+        }
+    }
+
+    /// The open store, if any.
+    #[must_use]
+    pub fn get(&self) -> Option<std::sync::Arc<Store>> {
+        self.slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The open store, opening it first if it is not open yet.
+    ///
+    /// # Errors
+    /// Why it cannot be opened; `Ok(None)` when there is no store path.
+    pub fn get_or_open(&self) -> Result<Option<std::sync::Arc<Store>>, StoreError> {
+        let mut slot = self
+            .slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = slot.as_ref() {
+            return Ok(Some(std::sync::Arc::clone(s)));
+        }
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        let store = std::sync::Arc::new(Store::open(path)?);
+        *slot = Some(std::sync::Arc::clone(&store));
+        Ok(Some(store))
+    }
+}
+
 /// What to look for in the history. Empty fields match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
