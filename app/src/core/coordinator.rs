@@ -349,6 +349,9 @@ impl Coordinator {
             Ok(Some(id)) => Some(id),
             Ok(None) => None,
             Err(e) => {
+                // redb takes no more writes after a failed one until the file
+                // is opened again: the retry reopens it.
+                self.store.forget();
                 self.notices.push(format!(
                     "the last utterance could not be saved ({e}); it is kept in memory and saved as soon as possible"
                 ));
@@ -382,6 +385,7 @@ impl Coordinator {
                 }
                 Ok(None) => return,
                 Err(e) => {
+                    self.store.forget();
                     tracing::warn!("store still unavailable: {e}");
                     self.next_save = Some(Instant::now() + SAVE_RETRY);
                     break;

@@ -53,6 +53,10 @@ pub enum StoreError {
     /// The disk is full; nothing of this write was saved.
     #[error("the disk holding {0} is full; free some space")]
     DiskFull(PathBuf),
+    /// An earlier write failed (full disk, I/O error); redb needs the file
+    /// closed and opened again before it writes.
+    #[error("an earlier write to {0} failed; it must be opened again")]
+    MustReopen(PathBuf),
     /// Any other read or write failure.
     #[error("{path}: {detail}")]
     Io {
@@ -70,7 +74,10 @@ impl StoreError {
     /// Whether a later retry of the same write may succeed (full disk, I/O).
     #[must_use]
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::DiskFull(_) | Self::Io { .. } | Self::InUse(_))
+        matches!(
+            self,
+            Self::DiskFull(_) | Self::MustReopen(_) | Self::Io { .. } | Self::InUse(_)
+        )
     }
 }
 
@@ -80,6 +87,7 @@ fn classify(path: &Path, e: impl Into<redb::Error>) -> StoreError {
     let path = path.to_owned();
     match e {
         redb::Error::DatabaseAlreadyOpen => StoreError::InUse(path),
+        redb::Error::PreviousIo => StoreError::MustReopen(path),
         redb::Error::Corrupted(detail) => StoreError::Damaged { path, detail },
         redb::Error::UpgradeRequired(v) => StoreError::Damaged {
             path,
@@ -140,6 +148,16 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Closes the store after a failed write (redb then refuses further
+    /// writes until the file is opened again); the next [`Shared::get_or_open`]
+    /// opens it anew.
+    pub fn forget(&self) {
+        self.slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
     }
 
     /// The open store, opening it first if it is not open yet.
@@ -713,6 +731,85 @@ mod tests {
                 );
             }
             Err(e) => panic!("a truncated file must read as damaged, got: {e}"),
+        }
+    }
+
+    /// A disk of `limit` bytes, in memory: writes past it fail as a full disk does.
+    #[derive(Debug)]
+    struct SmallDisk {
+        inner: std::sync::Arc<redb::backends::InMemoryBackend>,
+        limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl SmallDisk {
+        fn check(&self, end: u64) -> std::io::Result<()> {
+            if end > self.limit.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(std::io::ErrorKind::StorageFull.into());
+            }
+            Ok(())
+        }
+    }
+
+    impl redb::StorageBackend for SmallDisk {
+        fn len(&self) -> std::io::Result<u64> {
+            self.inner.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+            self.inner.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.check(len)?;
+            self.inner.set_len(len)
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            self.inner.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.check(offset + data.len() as u64)?;
+            self.inner.write(offset, data)
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_named_and_what_was_saved_stays() {
+        let limit = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(4 << 20));
+        let memory = std::sync::Arc::new(redb::backends::InMemoryBackend::new());
+        let disk = || SmallDisk {
+            inner: std::sync::Arc::clone(&memory),
+            limit: std::sync::Arc::clone(&limit),
+        };
+        let s = Store::with_backend(disk(), Path::new("/small/disk.redb")).expect("open");
+        let words = "a long sentence about the shopping list ".repeat(20);
+        let mut saved = Vec::new();
+        let err = loop {
+            match s.add_utterance(&utterance(saved.len() as u64 + 1, &words)) {
+                Ok(id) => saved.push(id),
+                Err(e) => break e,
+            }
+            assert!(saved.len() < 100_000, "the small disk never filled");
+        };
+        assert!(matches!(err, StoreError::DiskFull(_)), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "the disk holding /small/disk.redb is full; free some space"
+        );
+        assert!(err.is_transient());
+        // redb refuses writes after a failed one until the file is reopened
+        // (the core then forgets the store and opens it again).
+        let err = s
+            .add_utterance(&utterance(1 << 40, "still full"))
+            .expect_err("poisoned");
+        assert!(matches!(err, StoreError::MustReopen(_)), "{err}");
+        // Space comes back: reopened, the store takes the write, and every
+        // utterance saved before is still there.
+        limit.store(64 << 20, std::sync::atomic::Ordering::SeqCst);
+        drop(s);
+        let s = Store::with_backend(disk(), Path::new("/small/disk.redb")).expect("reopen");
+        let after = s
+            .add_utterance(&utterance(1 << 40, "after space was freed"))
+            .expect("writes again once there is space");
+        for id in saved.iter().chain([&after]) {
+            assert!(s.utterance(*id).expect("read").is_some(), "{id} lost");
         }
     }
 
