@@ -34,6 +34,10 @@ pub struct DesktopOptions {
 
 type Waker = Arc<OnceLock<egui::Context>>;
 
+/// How long a re-type waits after hiding the window, for the focus to go
+/// back to the window the user was in.
+const RETYPE_FOCUS_WAIT: std::time::Duration = std::time::Duration::from_millis(400);
+
 fn wake(waker: &Waker) {
     if let Some(ctx) = waker.get() {
         ctx.request_repaint();
@@ -83,7 +87,7 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
         notices,
         channel,
         &key_gate,
-        store,
+        store.clone(),
     ) {
         Ok(core) => core,
         Err(e) => {
@@ -114,6 +118,7 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
 
     let app = DesktopApp {
         to_core,
+        store,
         snapshots: core.snapshots().clone(),
         window_rx,
         ui: UiState {
@@ -420,6 +425,7 @@ pub fn status_json(s: &core::Snapshot) -> serde_json::Value {
 
 struct DesktopApp {
     to_core: Arc<dyn Fn(Command) + Send + Sync>,
+    store: store::Shared,
     snapshots: SnapshotCell,
     window_rx: Receiver<WindowRequest>,
     ui: UiState,
@@ -494,6 +500,20 @@ impl eframe::App for DesktopApp {
                     return;
                 }
                 UiAction::Quit => self.quit(ui.ctx()),
+                UiAction::SearchHistory(filter) => self.search_history(&filter),
+                UiAction::Retype(id) => {
+                    // Hidden first, so the words go to the window the user
+                    // was in, not to ours.
+                    ui.ctx()
+                        .send_viewport_cmd(egui::ViewportCommand::Visible(false));
+                    self.monitor(None);
+                    let to_core = Arc::clone(&self.to_core);
+                    std::thread::spawn(move || {
+                        std::thread::sleep(RETYPE_FOCUS_WAIT);
+                        to_core(Command::Retype(id));
+                    });
+                    return;
+                }
             }
         }
         let wanted = match (self.ui.view, &self.ui.draft) {
@@ -505,6 +525,46 @@ impl eframe::App for DesktopApp {
 }
 
 impl DesktopApp {
+    /// Runs a History tab search on the store and gives the tab its results.
+    fn search_history(&mut self, filter: &ui::history::HistoryFilter) {
+        let view = &mut self.ui.history;
+        let Some(store) = self.store.get() else {
+            view.error = Some("the history store is not available (see the notices)".into());
+            view.results.clear();
+            return;
+        };
+        let date = |s: &str, end| {
+            let s = s.trim();
+            (!s.is_empty())
+                .then(|| crate::cli::store::parse_date(s, end))
+                .transpose()
+        };
+        let query = match (date(&filter.since, false), date(&filter.until, true)) {
+            (Ok(since), Ok(until)) => store::Query {
+                text: filter.text.clone(),
+                since,
+                until,
+                profile: (!filter.profile.is_empty()).then(|| filter.profile.clone()),
+                favourites: filter.favourites,
+                limit: ui::history::PAGE + 1,
+            },
+            (Err(e), _) | (_, Err(e)) => {
+                view.error = Some(e);
+                return;
+            }
+        };
+        match store.search(&query).and_then(|r| Ok((r, store.stats(0)?))) {
+            Ok((mut results, stats)) => {
+                view.more = results.len() > ui::history::PAGE;
+                results.truncate(ui::history::PAGE);
+                view.results = results;
+                view.stats = stats;
+                view.error = None;
+            }
+            Err(e) => view.error = Some(e.to_string()),
+        }
+    }
+
     /// Asks the core to show `device`'s level (settings tab open) or stop.
     fn monitor(&mut self, device: Option<String>) {
         if self.monitoring != device {

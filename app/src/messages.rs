@@ -183,6 +183,19 @@ pub enum Command {
     Notice(String),
     /// The user has read the notices; clear them.
     DismissNotices,
+    /// Mark (or unmark) a stored utterance as a favourite.
+    SetFavourite {
+        /// Its store id.
+        id: u64,
+        /// Marked or not.
+        favourite: bool,
+    },
+    /// Delete a stored utterance (undoable until the next delete).
+    DeleteUtterance(u64),
+    /// Put back the last deleted utterance.
+    UndoDelete,
+    /// Type a stored utterance again into the focused window.
+    Retype(u64),
     /// Finish what is in flight and stop the core thread.
     Shutdown,
 }

@@ -154,3 +154,117 @@ fn status_without_a_running_app_exits_3_and_says_how_to_start_it() {
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("not running"), "{}", stderr(&o));
 }
+
+/// Runs a store subcommand on the store `db`, with no running app to ask
+/// (a private runtime dir) and no user settings.
+fn store_cmd(dir: &std::path::Path, args: &[&str]) -> Output {
+    let runtime = dir.join("run");
+    std::fs::create_dir_all(&runtime).expect("runtime dir");
+    Command::new(bin())
+        .arg("--db")
+        .arg(dir.join("history.redb"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .output()
+        .expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn history_import_backup_and_restore_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../migrations/fixtures/schema-1.json"
+    );
+    let o = store_cmd(d, &["import", fixture]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("imported 3 utterances"),
+        "{}",
+        stdout(&o)
+    );
+    let o = store_cmd(d, &["history", "search", "KITCHEN", "--json"]);
+    let found: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(found[0]["text"], "Turn on the kitchen lights");
+    let o = store_cmd(d, &["history", "--profile", "kids"]);
+    assert!(stdout(&o).contains("dinosaur"), "{}", stdout(&o));
+    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+
+    let o = store_cmd(d, &["backup"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let backup = stdout(&o).trim().to_owned();
+    assert!(backup.ends_with(".redb.gz"), "{backup}");
+    let listed = stdout(&store_cmd(d, &["backup", "--list"]));
+    assert!(listed.contains(&backup), "{listed}");
+
+    // Change, then restore: the change is gone, and the replaced file was kept.
+    let extra = d.join("extra.json");
+    std::fs::write(
+        &extra,
+        r#"{"format":"tonnytray-export","version":1,"settings":null,"utterances":[{"id":5,"profile":"default","text":"an extra one","favourite":false,"duration_ms":1,"latency":{"final_text_ms":null,"typing_ms":null,"command_ms":null},"went":"typed"}]}"#,
+    )
+    .expect("write");
+    assert!(
+        store_cmd(d, &["import", extra.to_str().expect("utf-8")])
+            .status
+            .success()
+    );
+    assert!(stdout(&store_cmd(d, &["history"])).contains("an extra one"));
+    let o = store_cmd(d, &["restore", &backup]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the replaced store was kept as"),
+        "{}",
+        stderr(&o)
+    );
+    let after = stdout(&store_cmd(d, &["history"]));
+    assert!(!after.contains("an extra one"), "{after}");
+    assert_eq!(after.lines().count(), 3, "{after}");
+    assert_eq!(
+        stdout(&store_cmd(d, &["backup", "--list"])).lines().count(),
+        2
+    );
+
+    let o = store_cmd(d, &["migrate", "--status"]);
+    assert!(
+        stdout(&o).starts_with("schema version 1;"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn bad_store_input_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let o = store_cmd(d, &["history", "--since", "last tuesday"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("\"last tuesday\" is not a date"),
+        "{}",
+        stderr(&o)
+    );
+    let notes = d.join("notes.json");
+    std::fs::write(&notes, "{\"shopping\": [\"milk\"]}").expect("write");
+    let o = store_cmd(d, &["import", notes.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not a TonnyTray export"),
+        "{}",
+        stderr(&o)
+    );
+    // A damaged store file is named, and the newest backup offered.
+    std::fs::write(d.join("history.redb"), vec![0x5a; 8192]).expect("write");
+    let o = store_cmd(d, &["history"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("history.redb is damaged"), "{err}");
+    assert!(err.contains("there is no backup to restore"), "{err}");
+}

@@ -11,6 +11,8 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use tonnytray::config::settings::Settings;
 use tonnytray::core::{self, Core, CoreOptions, Snapshot};
 use tonnytray::messages::{Command, DictationState, TypedOutcome, Utterance};
+use tonnytray::store;
+use tonnytray::ui::history::HistoryFilter;
 use tonnytray::ui::{self, Tab, UiAction, UiState, View};
 
 struct Window {
@@ -245,4 +247,186 @@ fn wait_for(core: &Core, state: DictationState) -> Snapshot {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+fn stored(id: u64, text: &str, favourite: bool) -> store::Utterance {
+    store::Utterance {
+        id,
+        profile: "default".into(),
+        text: text.into(),
+        favourite,
+        duration_ms: 1_500,
+        latency: store::Latencies {
+            final_text_ms: Some(420),
+            ..store::Latencies::default()
+        },
+        went: store::Destination::Typed,
+    }
+}
+
+#[test]
+fn history_tab_searches_and_acts_on_saved_utterances() {
+    let mut h = window(snapshot(DictationState::Idle));
+    h.state_mut().ui.view = View::Dashboard(Tab::History);
+    h.run();
+    // Opening the tab asks the window for the unfiltered history.
+    assert_eq!(
+        std::mem::take(&mut h.state_mut().actions),
+        [UiAction::SearchHistory(HistoryFilter::default())]
+    );
+    h.get_by_label("Nothing saved yet. What you dictate is kept here.");
+    // The window answers with results.
+    h.state_mut().ui.history.results = vec![
+        stored(2_000_000, "Add apples to the shopping list", true),
+        stored(1_000_000, "Turn on the kitchen lights", false),
+    ];
+    h.run();
+    h.get_by_label("2 matches");
+    h.get_by_label("Turn on the kitchen lights");
+    h.get_by_label("Mark as favourite").click();
+    h.run();
+    h.get_by_label("Remove from favourites").click();
+    h.run();
+    let actions = std::mem::take(&mut h.state_mut().actions);
+    assert_eq!(
+        actions,
+        [
+            UiAction::Core(Command::SetFavourite {
+                id: 1_000_000,
+                favourite: true
+            }),
+            UiAction::Core(Command::SetFavourite {
+                id: 2_000_000,
+                favourite: false
+            }),
+        ]
+    );
+    let delete = h.get_all_by_label("Delete").nth(1).expect("second Delete");
+    delete.click();
+    h.run();
+    let again = h.get_all_by_label("Type again").next().expect("Type again");
+    again.click();
+    h.run();
+    assert_eq!(
+        std::mem::take(&mut h.state_mut().actions),
+        [
+            UiAction::Core(Command::DeleteUtterance(1_000_000)),
+            UiAction::Retype(2_000_000)
+        ]
+    );
+    // Typing in the search box asks again with the words.
+    h.get_by_label("Search").click();
+    h.run();
+    h.get_by_label("Search").type_text("kitchen");
+    h.run();
+    let last = h.state().actions.last().cloned();
+    assert_eq!(
+        last,
+        Some(UiAction::SearchHistory(HistoryFilter {
+            text: "kitchen".into(),
+            ..HistoryFilter::default()
+        }))
+    );
+}
+
+#[test]
+fn history_tab_offers_undo_and_searches_again_when_the_history_changes() {
+    let mut s = snapshot(DictationState::Idle);
+    s.undo = Some("Turn on the kitchen lights".into());
+    let mut h = window(s);
+    h.state_mut().ui.view = View::Dashboard(Tab::History);
+    h.run();
+    h.state_mut().actions.clear();
+    h.get_by_label("Deleted “Turn on the kitchen lights”");
+    h.get_by_label("Undo delete").click();
+    h.run();
+    assert_eq!(
+        std::mem::take(&mut h.state_mut().actions),
+        [UiAction::Core(Command::UndoDelete)]
+    );
+    // A new revision of the history (something saved or changed) → search again.
+    h.state_mut().snapshot.history_rev += 1;
+    h.run();
+    assert_eq!(
+        h.state().actions,
+        [UiAction::SearchHistory(HistoryFilter::default())]
+    );
+}
+
+#[test]
+fn statistics_view_lists_days_and_profiles() {
+    let mut h = window(snapshot(DictationState::Idle));
+    h.state_mut().ui.view = View::Dashboard(Tab::History);
+    let mut day = store::DayStats::default();
+    day.add(&stored(1, "one two three", false));
+    day.add(&stored(2, "four five", false));
+    h.state_mut().ui.history.stats = vec![(20_421, "kids".into(), day)];
+    h.run();
+    h.get_by_label("Statistics").click();
+    h.run();
+    h.get_by_label("2 utterances on 1 day(s), by day (UTC) and profile:");
+    h.get_by_label("2025-11-29");
+    h.get_by_label("kids");
+    h.get_by_label("420 ms");
+}
+
+/// The real core thread with a real store file: favourite, delete and undo
+/// change the file and the snapshot the window draws.
+#[test]
+fn favourite_delete_and_undo_go_through_the_core_to_the_store() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("history.redb");
+    let file = store::Store::open(&path).expect("open");
+    let id = file
+        .add_utterance(&stored(
+            1_700_000_000_000_000,
+            "Hello from the kitchen",
+            false,
+        ))
+        .expect("add");
+    let shared = store::Shared::new(Some(path), Some(file));
+    let core = Core::spawn(
+        CoreOptions {
+            settings: Settings::default(),
+            settings_path: None,
+            notices: Vec::new(),
+            typer: None,
+            store: shared.clone(),
+        },
+        core::channel(),
+    )
+    .expect("core");
+    let first = core.snapshots().get();
+    assert_eq!(first.log.len(), 1, "the log starts from the store");
+    assert_eq!(first.log[0].saved, Some(id));
+    let wait = |what: &str, done: &dyn Fn(&Snapshot) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let s = core.snapshots().get();
+            if done(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{what}: {s:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    core.send(Command::SetFavourite {
+        id,
+        favourite: true,
+    });
+    wait("favourite", &|s| s.history_rev == 1);
+    let store = shared.get().expect("store");
+    assert!(store.utterance(id).expect("read").expect("there").favourite);
+    core.send(Command::DeleteUtterance(id));
+    let s = wait("delete", &|s| s.history_rev == 2);
+    assert_eq!(s.undo.as_deref(), Some("Hello from the kitchen"));
+    assert!(s.log.is_empty());
+    assert_eq!(store.utterance(id).expect("read"), None);
+    core.send(Command::UndoDelete);
+    let s = wait("undo", &|s| s.history_rev == 3);
+    assert_eq!(s.undo, None);
+    assert_eq!(s.log.len(), 1);
+    let back = store.utterance(id).expect("read").expect("back");
+    assert!(back.favourite, "put back exactly as it was");
+    core.shutdown();
 }

@@ -133,7 +133,10 @@ pub enum Reply {
 
 /// The local date or time `s` as µs since the epoch; `end` moves a plain
 /// date to the start of the next day (an inclusive "until").
-fn parse_date(s: &str, end: bool) -> Result<u64, String> {
+///
+/// # Errors
+/// When `s` is neither a date nor an RFC 3339 time, or is before 1970.
+pub fn parse_date(s: &str, end: bool) -> Result<u64, String> {
     let tz = jiff::tz::TimeZone::system();
     let ts = if let Ok(ts) = s.parse::<jiff::Timestamp>() {
         ts

@@ -33,6 +33,9 @@ const LOG_LEN: usize = 200;
 const WAVEFORM_LEN: usize = 80;
 /// A peak below this counts as silence for the silent-microphone warning.
 const SILENCE_PEAK: f32 = 0.01;
+/// The typing job id of a re-typed utterance: after every live one, and
+/// matching no session.
+const RETYPE: u64 = u64::MAX;
 /// How often utterances the store could not take are tried again.
 const SAVE_RETRY: Duration = Duration::from_secs(2);
 
@@ -59,6 +62,11 @@ pub struct Snapshot {
     /// Finished utterances the store could not take yet (kept in memory and
     /// retried).
     pub unsaved: usize,
+    /// Changes whenever the stored history changes (the History tab searches
+    /// again).
+    pub history_rev: u64,
+    /// The words of the utterance that Undo would put back.
+    pub undo: Option<String>,
     /// Problems the user should read (settings, typing, hotkey, tray).
     pub notices: Vec<String>,
     /// The settings in force.
@@ -262,6 +270,8 @@ struct Coordinator {
     /// session ids.
     unsaved: VecDeque<(u64, store::Utterance)>,
     next_save: Option<Instant>,
+    history_rev: u64,
+    deleted: Option<store::Utterance>,
 }
 
 impl Coordinator {
@@ -291,6 +301,8 @@ impl Coordinator {
             store: options.store,
             unsaved: VecDeque::new(),
             next_save: None,
+            history_rev: 0,
+            deleted: None,
         };
         me.status = me.ready_status();
         me.load_log();
@@ -315,11 +327,7 @@ impl Coordinator {
                         .map(|u| Utterance {
                             id: 0,
                             at: u.at(),
-                            typed: match u.went {
-                                store::Destination::Typed => TypedOutcome::Typed,
-                                store::Destination::N8n => TypedOutcome::Off,
-                                store::Destination::Nowhere { why } => TypedOutcome::NotTyped(why),
-                            },
+                            typed: outcome(&u.went),
                             text: u.text,
                             saved: Some(u.id),
                         })
@@ -394,6 +402,7 @@ impl Coordinator {
         }
         if saved > 0 {
             self.dirty = true;
+            self.history_rev += 1;
             if self.unsaved.is_empty() {
                 self.next_save = None;
                 self.notices.push(format!(
@@ -477,6 +486,15 @@ impl Coordinator {
             Command::Notice(text) => self.notices.push(text.clone()),
             Command::MonitorMic(device) => self.monitor_mic(device.as_deref()),
             Command::DismissNotices => self.notices.clear(),
+            Command::SetFavourite { id, favourite } => {
+                let favourite = *favourite;
+                self.change_history("mark the favourite", |s| {
+                    s.update(*id, |u| u.favourite = favourite).map(drop)
+                });
+            }
+            Command::DeleteUtterance(id) => self.delete(*id),
+            Command::UndoDelete => self.undo_delete(),
+            Command::Retype(id) => self.retype(*id),
             _ => {}
         }
         // A voice-activation session may have heard speech already: take its
@@ -496,6 +514,98 @@ impl Coordinator {
             Action::Stop => self.stop_session(),
             Action::Nothing => {}
         }
+    }
+
+    /// Runs a change on the store; a failure becomes a notice.
+    fn change_history(
+        &mut self,
+        what: &str,
+        change: impl FnOnce(&store::Store) -> Result<(), store::StoreError>,
+    ) -> bool {
+        let result = match self.store.get_or_open() {
+            Ok(Some(s)) => change(&s),
+            Ok(None) => {
+                self.notices
+                    .push(format!("cannot {what}: there is no history store"));
+                return false;
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                self.history_rev += 1;
+                true
+            }
+            Err(e) => {
+                if e.is_transient() {
+                    self.store.forget();
+                }
+                self.notices.push(format!("cannot {what}: {e}"));
+                false
+            }
+        }
+    }
+
+    fn delete(&mut self, id: u64) {
+        let mut removed = None;
+        if self.change_history("delete the utterance", |s| {
+            removed = Some(s.delete(id)?);
+            Ok(())
+        }) {
+            self.deleted = removed;
+            Arc::make_mut(&mut self.log).retain(|u| u.saved != Some(id));
+        }
+    }
+
+    fn undo_delete(&mut self) {
+        let Some(u) = self.deleted.take() else { return };
+        let back = u.clone();
+        if self.change_history("put the utterance back", |s| {
+            s.put_utterance(&back).map(drop)
+        }) {
+            let log = Arc::make_mut(&mut self.log);
+            let at = log
+                .iter()
+                .position(|e| e.saved.is_some_and(|s| s > u.id))
+                .unwrap_or(log.len());
+            log.insert(
+                at,
+                Utterance {
+                    id: 0,
+                    at: u.at(),
+                    typed: outcome(&u.went),
+                    text: u.text,
+                    saved: Some(u.id),
+                },
+            );
+        } else {
+            self.deleted = Some(u);
+        }
+    }
+
+    fn retype(&mut self, id: u64) {
+        let found = self.store.get().map(|s| s.utterance(id));
+        let text = match found {
+            Some(Ok(Some(u))) => u.text,
+            Some(Ok(None)) => return self.notices.push(format!("there is no utterance {id}")),
+            Some(Err(e)) => return self.notices.push(format!("cannot re-type: {e}")),
+            None => {
+                return self
+                    .notices
+                    .push("cannot re-type: there is no history store".into());
+            }
+        };
+        if !self.settings.typing.enabled {
+            self.notices
+                .push("typing is off (Settings → Typing); the words were not typed".into());
+            return;
+        }
+        self.to_type.push_back(TypeJob {
+            utterance: RETYPE,
+            text: replace::apply(&text, &self.settings.replacements),
+            settings: self.settings.typing.clone(),
+        });
+        self.release_typing();
     }
 
     fn apply_settings(&mut self, settings: Settings) {
@@ -870,6 +980,9 @@ impl Coordinator {
             };
             // Saved before the utterance is reported anywhere.
             let saved = self.save(id, record);
+            if saved.is_some() {
+                self.history_rev += 1;
+            }
             let log = Arc::make_mut(&mut self.log);
             log.push(Utterance {
                 id,
@@ -1021,10 +1134,21 @@ impl Coordinator {
             waveform: self.waveform.iter().copied().collect(),
             log: Arc::clone(&self.log),
             unsaved: self.unsaved.len(),
+            history_rev: self.history_rev,
+            undo: self.deleted.as_ref().map(|u| u.text.clone()),
             notices: self.notices.clone(),
             settings: Arc::clone(&self.settings),
         };
         self.cell.publish(snapshot);
+    }
+}
+
+/// What the transcript log says of a stored destination.
+fn outcome(went: &store::Destination) -> TypedOutcome {
+    match went {
+        store::Destination::Typed => TypedOutcome::Typed,
+        store::Destination::N8n => TypedOutcome::NotTyped("sent to n8n".into()),
+        store::Destination::Nowhere { why } => TypedOutcome::NotTyped(why.clone()),
     }
 }
 

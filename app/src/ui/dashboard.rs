@@ -1,5 +1,5 @@
-//! The dashboard: tabs for the transcript log, the settings editor and the
-//! logs viewer, and the way back to the popover.
+//! The dashboard: tabs for the transcript log, the saved history, the
+//! settings editor and the logs viewer, and the way back to the popover.
 
 use egui::{RichText, Ui};
 
@@ -21,6 +21,7 @@ pub fn draw(
         ui.separator();
         for (t, name) in [
             (Tab::Transcript, "Transcript"),
+            (Tab::History, "History"),
             (Tab::Settings, "Settings"),
             (Tab::Logs, "Logs"),
         ] {
@@ -32,6 +33,7 @@ pub fn draw(
     ui.separator();
     match tab {
         Tab::Transcript => transcript(ui, snapshot, actions),
+        Tab::History => super::history::draw(ui, snapshot, &mut state.history, actions),
         Tab::Settings => settings::draw(ui, snapshot, state, actions),
         Tab::Logs => logs(ui, &state.logs),
     }

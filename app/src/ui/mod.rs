@@ -1,10 +1,12 @@
 //! Drawing, and nothing else: the popover ([`popover`]), the dashboard with
-//! its transcript, settings and logs tabs ([`dashboard`], [`settings`]) and
+//! its transcript, history, settings and logs tabs ([`dashboard`],
+//! [`history`], [`settings`]) and
 //! small widgets ([`widgets`]). Every function here takes the core's
 //! [`Snapshot`] and the window's own [`UiState`] and returns what the user
 //! asked for as [`UiAction`]s; none touches a channel or a file.
 
 pub mod dashboard;
+pub mod history;
 pub mod popover;
 pub mod settings;
 pub mod widgets;
@@ -29,6 +31,8 @@ pub enum Tab {
     /// Finished utterances.
     #[default]
     Transcript,
+    /// The saved history: search, favourites, statistics.
+    History,
     /// The settings editor.
     Settings,
     /// Recent log lines.
@@ -46,6 +50,11 @@ pub enum UiAction {
     RefreshDevices,
     /// Hide the window (to the tray).
     Hide,
+    /// Search the saved history with this filter (the window runs it).
+    SearchHistory(history::HistoryFilter),
+    /// Hide the window, then type this stored utterance into the window
+    /// that gets the focus back.
+    Retype(u64),
     /// Quit the app.
     Quit,
 }
@@ -63,6 +72,8 @@ pub struct UiState {
     pub hotkey_problem: Option<String>,
     /// Recent log lines for the logs tab, oldest first.
     pub logs: Vec<String>,
+    /// The History tab.
+    pub history: history::HistoryView,
 }
 
 /// Draws the whole window and returns the user's requests.

@@ -1,0 +1,264 @@
+//! The History tab: search what was said (words, dates, profile,
+//! favourites), copy, mark, delete with undo, type again; and the statistics
+//! view (utterances per day and profile, mean latency). The window runs the
+//! searches on the store and puts the results here; this module only draws
+//! and asks.
+
+use egui::{RichText, Ui};
+
+use super::UiAction;
+use crate::core::Snapshot;
+use crate::messages::Command;
+use crate::store::{DayStats, Utterance};
+
+/// Results shown at most; the window asks the store for one more to know
+/// whether there are more.
+pub const PAGE: usize = 500;
+
+/// What the user is looking for, as typed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HistoryFilter {
+    /// Words to find.
+    pub text: String,
+    /// From this day (YYYY-MM-DD), empty: the beginning.
+    pub since: String,
+    /// Up to and including this day, empty: today.
+    pub until: String,
+    /// Only this profile, empty: all.
+    pub profile: String,
+    /// Only favourites.
+    pub favourites: bool,
+}
+
+/// The tab's state.
+#[derive(Debug, Default)]
+pub struct HistoryView {
+    /// The filter being edited.
+    pub filter: HistoryFilter,
+    /// The filter and history revision last asked for.
+    pub asked: Option<(HistoryFilter, u64)>,
+    /// Matching utterances, newest first.
+    pub results: Vec<Utterance>,
+    /// More matched than are shown.
+    pub more: bool,
+    /// Why the search failed (bad date, unreadable store).
+    pub error: Option<String>,
+    /// Daily statistics, by day then profile.
+    pub stats: Vec<(u32, String, DayStats)>,
+    /// Showing the statistics instead of the utterances.
+    pub statistics: bool,
+}
+
+/// Local date and time of a store id.
+#[must_use]
+pub fn local_time(id: u64) -> String {
+    i64::try_from(id)
+        .ok()
+        .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
+        .map(|t| {
+            t.to_zoned_datetime(jiff::tz::TimeZone::system())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// The UTC date of a day number.
+fn day_name(day: u32) -> String {
+    jiff::Timestamp::from_second(i64::from(day) * 86_400)
+        .map(|t| t.strftime("%Y-%m-%d").to_string())
+        .unwrap_or_else(|_| day.to_string())
+}
+
+/// Draws the tab.
+pub fn draw(ui: &mut Ui, snapshot: &Snapshot, view: &mut HistoryView, actions: &mut Vec<UiAction>) {
+    let wanted = (view.filter.clone(), snapshot.history_rev);
+    if view.asked.as_ref() != Some(&wanted) {
+        view.asked = Some(wanted);
+        actions.push(UiAction::SearchHistory(view.filter.clone()));
+    }
+    ui.horizontal(|ui| {
+        if ui
+            .selectable_label(!view.statistics, "Utterances")
+            .clicked()
+        {
+            view.statistics = false;
+        }
+        if ui.selectable_label(view.statistics, "Statistics").clicked() {
+            view.statistics = true;
+        }
+    });
+    if let Some(text) = &snapshot.undo {
+        ui.horizontal(|ui| {
+            ui.label(format!("Deleted “{}”", preview(text)));
+            if ui.button("Undo delete").clicked() {
+                actions.push(UiAction::Core(Command::UndoDelete));
+            }
+        });
+    }
+    if let Some(e) = &view.error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    if view.statistics {
+        statistics(ui, &view.stats);
+    } else {
+        filter(ui, view);
+        ui.separator();
+        results(ui, view, actions);
+    }
+}
+
+fn preview(text: &str) -> String {
+    let mut p: String = text.chars().take(40).collect();
+    if p.len() < text.len() {
+        p.push('…');
+    }
+    p
+}
+
+fn filter(ui: &mut Ui, view: &mut HistoryView) {
+    let f = &mut view.filter;
+    ui.horizontal(|ui| {
+        let label = ui.label("Search");
+        ui.add(
+            egui::TextEdit::singleline(&mut f.text)
+                .hint_text("words to find")
+                .desired_width(f32::INFINITY),
+        )
+        .labelled_by(label.id);
+    });
+    ui.horizontal(|ui| {
+        let label = ui.label("From");
+        ui.add(
+            egui::TextEdit::singleline(&mut f.since)
+                .hint_text("YYYY-MM-DD")
+                .desired_width(90.0),
+        )
+        .labelled_by(label.id);
+        let label = ui.label("To");
+        ui.add(
+            egui::TextEdit::singleline(&mut f.until)
+                .hint_text("YYYY-MM-DD")
+                .desired_width(90.0),
+        )
+        .labelled_by(label.id);
+    });
+    let mut profiles: Vec<&str> = view.stats.iter().map(|(_, p, _)| p.as_str()).collect();
+    profiles.sort_unstable();
+    profiles.dedup();
+    ui.horizontal(|ui| {
+        let shown = if f.profile.is_empty() {
+            "All profiles"
+        } else {
+            f.profile.as_str()
+        };
+        egui::ComboBox::from_label("Profile")
+            .selected_text(shown.to_owned())
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut f.profile, String::new(), "All profiles");
+                for p in profiles {
+                    ui.selectable_value(&mut f.profile, p.to_owned(), p);
+                }
+            });
+        ui.checkbox(&mut f.favourites, "Favourites only");
+    });
+}
+
+fn results(ui: &mut Ui, view: &HistoryView, actions: &mut Vec<UiAction>) {
+    if view.results.is_empty() {
+        ui.label(
+            if view
+                .asked
+                .as_ref()
+                .is_some_and(|(f, _)| *f == HistoryFilter::default())
+            {
+                "Nothing saved yet. What you dictate is kept here."
+            } else {
+                "Nothing matches."
+            },
+        );
+        return;
+    }
+    let count = if view.more {
+        format!(
+            "The newest {} matches; narrow the search to see older ones.",
+            view.results.len()
+        )
+    } else {
+        format!("{} matches", view.results.len())
+    };
+    ui.label(RichText::new(count).small().weak());
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        for u in &view.results {
+            ui.group(|ui| {
+                ui.set_width(ui.available_width());
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new(local_time(u.id)).small().weak());
+                    ui.label(RichText::new(&u.profile).small().weak());
+                    ui.label(RichText::new(u.went.describe()).small().weak());
+                    if u.favourite {
+                        ui.label(RichText::new("favourite").small().strong());
+                    }
+                });
+                ui.label(&u.text);
+                ui.horizontal(|ui| {
+                    if ui.small_button("Copy").clicked() {
+                        actions.push(UiAction::Copy(u.text.clone()));
+                    }
+                    let label = if u.favourite {
+                        "Remove from favourites"
+                    } else {
+                        "Mark as favourite"
+                    };
+                    if ui.small_button(label).clicked() {
+                        actions.push(UiAction::Core(Command::SetFavourite {
+                            id: u.id,
+                            favourite: !u.favourite,
+                        }));
+                    }
+                    if ui.small_button("Type again").clicked() {
+                        actions.push(UiAction::Retype(u.id));
+                    }
+                    if ui.small_button("Delete").clicked() {
+                        actions.push(UiAction::Core(Command::DeleteUtterance(u.id)));
+                    }
+                });
+            });
+        }
+    });
+}
+
+fn statistics(ui: &mut Ui, stats: &[(u32, String, DayStats)]) {
+    if stats.is_empty() {
+        ui.label("No statistics yet.");
+        return;
+    }
+    let total: u64 = stats.iter().map(|(_, _, s)| s.count).sum();
+    ui.label(format!(
+        "{total} utterances on {} day(s), by day (UTC) and profile:",
+        {
+            let mut days: Vec<u32> = stats.iter().map(|(d, _, _)| *d).collect();
+            days.dedup();
+            days.len()
+        }
+    ));
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        egui::Grid::new("statistics").striped(true).show(ui, |ui| {
+            for h in ["Day", "Profile", "Utterances", "Words", "Mean latency"] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for (day, profile, s) in stats.iter().rev() {
+                ui.label(day_name(*day));
+                ui.label(profile);
+                ui.label(s.count.to_string());
+                ui.label(s.words.to_string());
+                ui.label(
+                    s.mean_final_text_ms()
+                        .map_or_else(|| "—".to_owned(), |ms| format!("{ms} ms")),
+                );
+                ui.end_row();
+            }
+        });
+    });
+}
