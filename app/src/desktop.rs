@@ -253,6 +253,28 @@ fn start_core(
     )
 }
 
+/// Adds the utterances an earlier run could not save (written beside the
+/// store at quit), then deletes their files.
+fn import_unsaved(s: &store::Store, notices: &mut Vec<String>) {
+    let Some(dir) = s.path().parent() else { return };
+    for file in store::export::unsaved_files(dir) {
+        match store::export::import(s, &file) {
+            Ok(c) => {
+                let _ = std::fs::remove_file(&file);
+                notices.push(format!(
+                    "saved {} utterance(s) that the last run kept aside in {}",
+                    c.utterances,
+                    file.display()
+                ));
+            }
+            Err(e) => notices.push(format!(
+                "utterances kept aside in {} could not be added yet: {e}",
+                file.display()
+            )),
+        }
+    }
+}
+
 /// Opens the history store. A damaged file is moved aside (kept for
 /// recovery), a fresh one started, and the newest backup offered; a file
 /// from a newer version is left alone and nothing is saved this run. Every
@@ -302,6 +324,7 @@ fn open_store(
             if let Ok(toml) = toml::to_string(settings) {
                 let _ = s.save_settings(&toml);
             }
+            import_unsaved(&s, notices);
             let _ = s.log_activity("start", "TonnyTray started");
             store::Shared::new(Some(path), Some(s))
         }
@@ -591,5 +614,77 @@ impl DesktopApp {
             }
             Err(e) => (self.to_core)(Command::Notice(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_store_is_set_aside_and_the_newest_backup_offered() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tonnytray.redb");
+        let settings = Settings::default();
+        let backup = {
+            let s = store::Store::open(&path).expect("open");
+            s.add_utterance(&store::Utterance {
+                id: 42,
+                profile: "default".into(),
+                text: "keep me".into(),
+                favourite: false,
+                duration_ms: 1,
+                latency: store::Latencies::default(),
+                went: store::Destination::Typed,
+            })
+            .expect("add");
+            store::backup::backup(&s, &settings.backup.folder(&path)).expect("backup")
+        };
+        std::fs::write(&path, vec![0x5a; 8192]).expect("damage");
+        let mut notices = Vec::new();
+        let shared = open_store(Some(path.clone()), &settings, &mut notices);
+        let notice = notices.join("\n");
+        assert!(notice.contains("is damaged"), "{notice}");
+        assert!(notice.contains(&backup.display().to_string()), "{notice}");
+        let aside = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().contains(".damaged-"))
+            .expect("the damaged file was kept aside");
+        assert_eq!(std::fs::read(aside.path()).expect("read"), vec![0x5a; 8192]);
+        // A fresh store took its place and works.
+        let fresh = shared.get().expect("a fresh store");
+        assert_eq!(fresh.count().expect("count"), 0);
+        drop(fresh);
+        drop(shared);
+        store::backup::restore(&path, &backup, &settings.backup.folder(&path)).expect("restore");
+        let back = store::Store::open(&path).expect("open");
+        assert_eq!(back.count().expect("count"), 1);
+    }
+
+    #[test]
+    fn utterances_kept_aside_at_quit_are_added_at_the_next_start() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tonnytray.redb");
+        let kept = store::Utterance {
+            id: 7,
+            profile: "default".into(),
+            text: "said while the disk was full".into(),
+            favourite: false,
+            duration_ms: 1,
+            latency: store::Latencies::default(),
+            went: store::Destination::Typed,
+        };
+        let file = dir.path().join("unsaved-1.json");
+        store::export::write_unsaved(&file, vec![kept.clone()]).expect("write");
+        let mut notices = Vec::new();
+        let shared = open_store(Some(path), &Settings::default(), &mut notices);
+        assert!(
+            notices.iter().any(|n| n.contains("saved 1 utterance(s)")),
+            "{notices:?}"
+        );
+        assert!(!file.exists());
+        let s = shared.get().expect("store");
+        assert_eq!(s.utterance(7).expect("read"), Some(kept));
     }
 }

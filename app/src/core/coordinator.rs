@@ -5,7 +5,7 @@
 //! GUI: observers are called with the new snapshot and must return at once.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -458,12 +458,44 @@ impl Coordinator {
         if !self.unsaved.is_empty() {
             self.flush_unsaved();
         }
-        for (_, u) in &self.unsaved {
-            // The last place left to keep them: the log the user can read.
-            tracing::error!(
-                "quitting with an utterance the store could not take: {:?}",
-                u.text
-            );
+        self.keep_unsaved_in_a_file();
+    }
+
+    /// At quit, writes what the store still could not take beside it (the
+    /// next start imports it); when even that fails, into the log.
+    fn keep_unsaved_in_a_file(&mut self) {
+        if self.unsaved.is_empty() {
+            return;
+        }
+        let records: Vec<_> = self.unsaved.drain(..).map(|(_, u)| u).collect();
+        let stamp = records::micros(SystemTime::now());
+        let file = self
+            .store
+            .path()
+            .and_then(Path::parent)
+            .map(|dir| dir.join(format!("{}{stamp}.json", store::export::UNSAVED_PREFIX)));
+        let result = match &file {
+            Some(file) => store::export::write_unsaved(file, records.clone()).map(|()| file),
+            None => Err(store::StoreError::Io {
+                path: PathBuf::new(),
+                detail: "there is no data folder".into(),
+            }),
+        };
+        match result {
+            Ok(file) => tracing::warn!(
+                "{} utterance(s) the store could not take were written to {}; the next start adds them",
+                records.len(),
+                file.display()
+            ),
+            Err(e) => {
+                for u in &records {
+                    // The last place left to keep them: the log the user can read.
+                    tracing::error!(
+                        "quitting with an utterance that could not be saved ({e}): {:?}",
+                        u.text
+                    );
+                }
+            }
         }
     }
 

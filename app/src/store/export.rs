@@ -62,21 +62,66 @@ pub fn rfc3339(id: u64) -> String {
 /// # Errors
 /// When the store cannot be read or the file cannot be written.
 pub fn export(store: &Store, out: &Path) -> Result<Counts, StoreError> {
-    let utterances = store.search(&super::Query::default())?;
+    let mut utterances = store.search(&super::Query::default())?;
+    utterances.reverse();
     let n = utterances.len();
+    let settings = store.settings()?;
+    let activity = store.activity(usize::MAX)?.into_iter().rev().collect();
+    write(out, settings, utterances, activity)?;
+    Ok(Counts {
+        utterances: n,
+        skipped: 0,
+    })
+}
+
+/// Writes utterances the store could not take to `out`, in the export
+/// format, for [`import`] on the next start.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write_unsaved(out: &Path, utterances: Vec<Utterance>) -> Result<(), StoreError> {
+    write(out, None, utterances, Vec::new())
+}
+
+/// Files of [`write_unsaved`] in `dir`, oldest first.
+#[must_use]
+pub fn unsaved_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(UNSAVED_PREFIX) && n.ends_with(".json"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Name prefix of [`write_unsaved`] files.
+pub const UNSAVED_PREFIX: &str = "unsaved-";
+
+fn write(
+    out: &Path,
+    settings: Option<String>,
+    utterances: Vec<Utterance>,
+    activity: Vec<records::Activity>,
+) -> Result<(), StoreError> {
     let file = ExportFile {
         format: FORMAT.into(),
         version: VERSION,
-        settings: store.settings()?,
+        settings,
         utterances: utterances
             .into_iter()
-            .rev()
             .map(|u| Entry {
                 time: rfc3339(u.id),
                 utterance: u,
             })
             .collect(),
-        activity: store.activity(usize::MAX)?.into_iter().rev().collect(),
+        activity,
     };
     let io = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::StorageFull {
@@ -94,11 +139,7 @@ pub fn export(store: &Store, out: &Path) -> Result<Counts, StoreError> {
     })?;
     let tmp = out.with_extension("json.part");
     std::fs::write(&tmp, json).map_err(io)?;
-    std::fs::rename(&tmp, out).map_err(io)?;
-    Ok(Counts {
-        utterances: n,
-        skipped: 0,
-    })
+    std::fs::rename(&tmp, out).map_err(io)
 }
 
 /// Adds the utterances of an export file to the store.

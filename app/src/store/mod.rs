@@ -150,6 +150,12 @@ impl Shared {
             .clone()
     }
 
+    /// The store file, if there is one.
+    #[must_use]
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
     /// Closes the store after a failed write (redb then refuses further
     /// writes until the file is opened again); the next [`Shared::get_or_open`]
     /// opens it anew.
