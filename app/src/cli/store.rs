@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::exit;
 use crate::config::settings::{self, Settings};
-use crate::store::{Query, Store, StoreError, backup, export};
+use crate::store::{Query, Store, StoreError, backup, export, records};
 
 /// `tonnytray history`.
 #[derive(Debug, Clone, Args)]
@@ -156,19 +156,6 @@ pub fn parse_date(s: &str, end: bool) -> Result<u64, String> {
     u64::try_from(ts.as_microsecond()).map_err(|_| format!("{s:?} is before 1970"))
 }
 
-/// Local date and time of an id, for lines.
-fn local(id: u64) -> String {
-    i64::try_from(id)
-        .ok()
-        .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
-        .map(|t| {
-            t.to_zoned_datetime(jiff::tz::TimeZone::system())
-                .strftime("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
 /// Runs a request on an open store; the text is the command's stdout.
 ///
 /// # Errors
@@ -203,7 +190,7 @@ pub fn execute(store: &Store, request: &Request) -> Result<String, String> {
                 .map(|u| {
                     format!(
                         "{}  {}{} [{}] {}  ({})",
-                        local(u.id),
+                        records::local_time(u.id, "%Y-%m-%d %H:%M:%S"),
                         u.id,
                         if u.favourite { " ★" } else { "" },
                         u.profile,

@@ -118,6 +118,20 @@ pub fn micros(t: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
+/// The local (system time zone) time of an id, in `strftime` `format`.
+#[must_use]
+pub fn local_time(id: u64, format: &str) -> String {
+    i64::try_from(id)
+        .ok()
+        .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
+        .map(|t| {
+            t.to_zoned_datetime(jiff::tz::TimeZone::system())
+                .strftime(format)
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 /// Days since the epoch (UTC) of an id or activity key.
 #[must_use]
 pub fn day_of(micros: u64) -> u32 {

@@ -9,7 +9,7 @@ use egui::{RichText, Ui};
 use super::UiAction;
 use crate::core::Snapshot;
 use crate::messages::Command;
-use crate::store::{DayStats, Utterance};
+use crate::store::{DayStats, Utterance, records};
 
 /// Results shown at most; the window asks the store for one more to know
 /// whether there are more.
@@ -47,20 +47,6 @@ pub struct HistoryView {
     pub stats: Vec<(u32, String, DayStats)>,
     /// Showing the statistics instead of the utterances.
     pub statistics: bool,
-}
-
-/// Local date and time of a store id.
-#[must_use]
-pub fn local_time(id: u64) -> String {
-    i64::try_from(id)
-        .ok()
-        .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
-        .map(|t| {
-            t.to_zoned_datetime(jiff::tz::TimeZone::system())
-                .strftime("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_default()
 }
 
 /// The UTC date of a day number.
@@ -193,7 +179,11 @@ fn results(ui: &mut Ui, view: &HistoryView, actions: &mut Vec<UiAction>) {
             ui.group(|ui| {
                 ui.set_width(ui.available_width());
                 ui.horizontal(|ui| {
-                    ui.label(RichText::new(local_time(u.id)).small().weak());
+                    ui.label(
+                        RichText::new(records::local_time(u.id, "%Y-%m-%d %H:%M"))
+                            .small()
+                            .weak(),
+                    );
                     ui.label(RichText::new(&u.profile).small().weak());
                     ui.label(RichText::new(u.went.describe()).small().weak());
                     if u.favourite {
