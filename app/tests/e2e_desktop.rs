@@ -427,6 +427,33 @@ fn assert_in_history(desktop: &Desktop, status: &Value) {
     assert_eq!(history[0]["went"], "typed", "{history}");
 }
 
+/// A backup made while the app runs (through its socket) holds the
+/// utterance, and restores into another store file.
+fn assert_backup_while_running(desktop: &Desktop, text: &Value) {
+    let backups = desktop.dir.path().join("backups");
+    let out = desktop.run(
+        bin(),
+        &["backup", "--dir", backups.to_str().expect("utf-8")],
+    );
+    let file = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(file.ends_with(".redb.gz"), "{file}");
+    let copy = desktop.dir.path().join("restored.redb");
+    let out = desktop.run(
+        bin(),
+        &["--db", copy.to_str().expect("utf-8"), "restore", &file],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("restored 1 utterances"),
+        "{out:?}"
+    );
+    let out = desktop.run(
+        bin(),
+        &["--db", copy.to_str().expect("utf-8"), "history", "--json"],
+    );
+    let history: Value = serde_json::from_slice(&out.stdout).expect("history JSON");
+    assert_eq!(&history[0]["text"], text, "{history}");
+}
+
 /// Every heard word must arrive in the target, in order: a key lost to a
 /// menu or a grab, or typed out of order, shows here even when the speech
 /// itself was misheard.
@@ -464,6 +491,8 @@ fn holding_the_hotkey_dictates_and_types_into_the_focused_window() {
     desktop.run("xdotool", &["keyup", "ctrl+shift+v"]);
     check_heard_and_typed(&desktop);
     desktop.wait_tray_colour(IDLE, "idle blue again");
+    let status = desktop.status().expect("status");
+    assert_backup_while_running(&desktop, &status["log"][0]["text"]);
     desktop.quit();
 }
 
