@@ -1194,3 +1194,96 @@ fn destination(typed: &TypedOutcome) -> store::Destination {
         TypedOutcome::NotTyped(why) => store::Destination::Nowhere { why: why.clone() },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use crate::store::testing::SmallDisk;
+
+    fn record(id: u64, text: &str) -> store::Utterance {
+        store::Utterance {
+            id,
+            profile: records::DEFAULT_PROFILE.into(),
+            text: text.into(),
+            favourite: false,
+            duration_ms: 1_000,
+            latency: store::Latencies::default(),
+            went: store::Destination::Typed,
+        }
+    }
+
+    /// A full disk: the finished utterance stays in memory (and is said to),
+    /// retries fail while the disk is full, and once space is back the
+    /// store is opened again and takes it, in order.
+    #[test]
+    fn a_full_disk_keeps_finished_utterances_in_memory_until_they_can_be_saved() {
+        let limit = Arc::new(AtomicU64::new(4 << 20));
+        let memory = Arc::new(redb::backends::InMemoryBackend::new());
+        let shared = {
+            let (limit, memory) = (Arc::clone(&limit), Arc::clone(&memory));
+            store::Shared::with_opener(move || {
+                let disk = SmallDisk {
+                    inner: Arc::clone(&memory),
+                    limit: Arc::clone(&limit),
+                };
+                store::Store::with_backend(disk, Path::new("/small/disk.redb"))
+            })
+        };
+        let mut core = Coordinator::new(
+            CoreOptions {
+                settings: Settings::default(),
+                settings_path: None,
+                notices: Vec::new(),
+                typer: None,
+                store: shared.clone(),
+            },
+            SnapshotCell::default(),
+        );
+        // Fill the disk.
+        let filler = "words that fill the disk ".repeat(40);
+        let store = shared.get_or_open().expect("open").expect("store");
+        let mut n = 1;
+        while store.add_utterance(&record(n, &filler)).is_ok() {
+            n += 1;
+        }
+        drop(store);
+        shared.forget();
+
+        assert_eq!(
+            core.save(7, record(1 << 50, "first after the disk filled")),
+            None
+        );
+        assert_eq!(core.save(8, record(1 << 51, "second")), None);
+        assert_eq!(core.unsaved.len(), 2);
+        assert!(
+            core.notices
+                .iter()
+                .any(|n| n.contains("is full") && n.contains("kept in memory")),
+            "{:?}",
+            core.notices
+        );
+        core.flush_unsaved();
+        assert_eq!(core.unsaved.len(), 2, "still full: still kept");
+
+        limit.store(64 << 20, Ordering::SeqCst);
+        core.flush_unsaved();
+        assert!(core.unsaved.is_empty());
+        assert!(
+            core.notices
+                .iter()
+                .any(|n| n.contains("saved 2 utterance(s)"))
+        );
+        let store = shared.get().expect("reopened");
+        let newest = store
+            .search(&store::Query {
+                limit: 2,
+                ..store::Query::default()
+            })
+            .expect("search");
+        let texts: Vec<_> = newest.iter().map(|u| u.text.as_str()).collect();
+        assert_eq!(texts, ["second", "first after the disk filled"]);
+    }
+}

@@ -129,6 +129,17 @@ fn damaged(path: &Path, e: &records::DecodeError) -> StoreError {
 pub struct Shared {
     slot: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Store>>>>,
     path: Option<PathBuf>,
+    opener: Option<Opener>,
+}
+
+/// Opens the store again (tests: a store on a custom backend).
+#[derive(Clone)]
+struct Opener(std::sync::Arc<dyn Fn() -> Result<Store, StoreError> + Send + Sync>);
+
+impl std::fmt::Debug for Opener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Opener")
+    }
 }
 
 impl Shared {
@@ -138,6 +149,19 @@ impl Shared {
         Self {
             slot: std::sync::Arc::new(std::sync::Mutex::new(store.map(std::sync::Arc::new))),
             path,
+            opener: None,
+        }
+    }
+
+    /// A slot that opens its store with `open` (a store on another redb
+    /// backend), not from a path.
+    #[must_use]
+    pub fn with_opener(
+        open: impl Fn() -> Result<Store, StoreError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            opener: Some(Opener(std::sync::Arc::new(open))),
+            ..Self::default()
         }
     }
 
@@ -178,10 +202,12 @@ impl Shared {
         if let Some(s) = slot.as_ref() {
             return Ok(Some(std::sync::Arc::clone(s)));
         }
-        let Some(path) = &self.path else {
-            return Ok(None);
+        let store = match (&self.opener, &self.path) {
+            (Some(open), _) => (open.0)()?,
+            (None, Some(path)) => Store::open(path)?,
+            (None, None) => return Ok(None),
         };
-        let store = std::sync::Arc::new(Store::open(path)?);
+        let store = std::sync::Arc::new(store);
         *slot = Some(std::sync::Arc::clone(&store));
         Ok(Some(store))
     }
@@ -561,8 +587,49 @@ fn contains_folded(hay: &str, needle_lower: &str) -> bool {
     hay.to_lowercase().contains(needle_lower)
 }
 
+/// Test helpers shared by the store's and the core's tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// A disk of `limit` bytes, in memory: writes past it fail as a full disk does.
+    #[derive(Debug)]
+    pub(crate) struct SmallDisk {
+        pub(crate) inner: std::sync::Arc<redb::backends::InMemoryBackend>,
+        pub(crate) limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl SmallDisk {
+        fn check(&self, end: u64) -> std::io::Result<()> {
+            if end > self.limit.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(std::io::ErrorKind::StorageFull.into());
+            }
+            Ok(())
+        }
+    }
+
+    impl redb::StorageBackend for SmallDisk {
+        fn len(&self) -> std::io::Result<u64> {
+            self.inner.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+            self.inner.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.check(len)?;
+            self.inner.set_len(len)
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            self.inner.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.check(offset + data.len() as u64)?;
+            self.inner.write(offset, data)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::SmallDisk;
     use super::*;
 
     pub(crate) fn utterance(id: u64, text: &str) -> Utterance {
@@ -737,42 +804,6 @@ mod tests {
                 );
             }
             Err(e) => panic!("a truncated file must read as damaged, got: {e}"),
-        }
-    }
-
-    /// A disk of `limit` bytes, in memory: writes past it fail as a full disk does.
-    #[derive(Debug)]
-    struct SmallDisk {
-        inner: std::sync::Arc<redb::backends::InMemoryBackend>,
-        limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    }
-
-    impl SmallDisk {
-        fn check(&self, end: u64) -> std::io::Result<()> {
-            if end > self.limit.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(std::io::ErrorKind::StorageFull.into());
-            }
-            Ok(())
-        }
-    }
-
-    impl redb::StorageBackend for SmallDisk {
-        fn len(&self) -> std::io::Result<u64> {
-            self.inner.len()
-        }
-        fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
-            self.inner.read(offset, out)
-        }
-        fn set_len(&self, len: u64) -> std::io::Result<()> {
-            self.check(len)?;
-            self.inner.set_len(len)
-        }
-        fn sync_data(&self) -> std::io::Result<()> {
-            self.inner.sync_data()
-        }
-        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-            self.check(offset + data.len() as u64)?;
-            self.inner.write(offset, data)
         }
     }
 
