@@ -154,6 +154,33 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
     }
 }
 
+/// Makes a backup or prunes old ones, as the settings in force say; the
+/// result in words for a notice.
+fn backups(store: &store::Shared, action: &UiAction, settings: &Settings) -> String {
+    let Some(s) = store.get() else {
+        return "no backup: the history store is not available".into();
+    };
+    let dir = settings.backup.folder(s.path());
+    if *action == UiAction::BackupNow {
+        match store::backup::backup(&s, &dir) {
+            Ok(file) => {
+                let _ = s.log_activity("backup", &format!("made {}", file.display()));
+                format!("History backed up to {}", file.display())
+            }
+            Err(e) => format!("backup failed: {e}"),
+        }
+    } else {
+        match store::backup::prune(&dir, settings.backup.retention()) {
+            Ok(removed) => format!(
+                "Deleted {} old backup(s) in {}",
+                removed.len(),
+                dir.display()
+            ),
+            Err(e) => format!("old backups not deleted: {e}"),
+        }
+    }
+}
+
 /// The window: popover-sized, hidden when starting in the tray.
 fn native_options(hidden: bool) -> eframe::NativeOptions {
     eframe::NativeOptions {
@@ -524,6 +551,10 @@ impl eframe::App for DesktopApp {
                 }
                 UiAction::Quit => self.quit(ui.ctx()),
                 UiAction::SearchHistory(filter) => self.search_history(&filter),
+                UiAction::BackupNow | UiAction::PruneBackups => {
+                    let note = backups(&self.store, &action, &snapshot.settings);
+                    (self.to_core)(Command::Notice(note));
+                }
                 UiAction::Retype(id) => {
                     // Hidden first, so the words go to the window the user
                     // was in, not to ours.
@@ -660,6 +691,30 @@ mod tests {
         store::backup::restore(&path, &backup, &settings.backup.folder(&path)).expect("restore");
         let back = store::Store::open(&path).expect("open");
         assert_eq!(back.count().expect("count"), 1);
+    }
+
+    #[test]
+    fn back_up_now_and_delete_old_backups_follow_the_settings() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tonnytray.redb");
+        let shared = store::Shared::new(
+            Some(path.clone()),
+            Some(store::Store::open(&path).expect("open")),
+        );
+        let mut settings = Settings::default();
+        settings.backup.dir = dir.path().join("kept").display().to_string();
+        settings.backup.keep_daily = 1;
+        settings.backup.keep_weekly = 0;
+        settings.backup.keep_monthly = 0;
+        let note = backups(&shared, &UiAction::BackupNow, &settings);
+        assert!(note.starts_with("History backed up to "), "{note}");
+        let old = dir.path().join("kept/tonnytray-20200101T000000Z.redb.gz");
+        std::fs::write(&old, b"old").expect("write");
+        let note = backups(&shared, &UiAction::PruneBackups, &settings);
+        assert!(note.starts_with("Deleted 1 old backup(s)"), "{note}");
+        assert!(!old.exists());
+        let none = store::Shared::new(None, None);
+        assert!(backups(&none, &UiAction::BackupNow, &settings).contains("not available"));
     }
 
     #[test]

@@ -22,8 +22,13 @@ struct Window {
 }
 
 fn window(snapshot: Snapshot) -> Harness<'static, Window> {
+    window_of_height(snapshot, 640.0)
+}
+
+/// A window tall enough to show the whole settings form without scrolling.
+fn window_of_height(snapshot: Snapshot, height: f32) -> Harness<'static, Window> {
     Harness::builder()
-        .with_size(egui::vec2(420.0, 640.0))
+        .with_size(egui::vec2(420.0, height))
         .build_ui_state(
             |ui, w: &mut Window| {
                 let actions = ui::draw(ui, &w.snapshot, &mut w.ui);
@@ -429,4 +434,28 @@ fn favourite_delete_and_undo_go_through_the_core_to_the_store() {
     let back = store.utterance(id).expect("read").expect("back");
     assert!(back.favourite, "put back exactly as it was");
     core.shutdown();
+}
+
+#[test]
+fn settings_edit_backup_retention_and_ask_for_a_backup() {
+    let mut h = window_of_height(snapshot(DictationState::Idle), 2000.0);
+    h.state_mut().ui.view = View::Dashboard(Tab::Settings);
+    h.run();
+    h.get_by_label("Back up now").click();
+    h.run();
+    h.get_by_label("Delete old backups").click();
+    h.run();
+    assert_eq!(
+        h.state().actions,
+        [UiAction::BackupNow, UiAction::PruneBackups]
+    );
+    h.get_by_label("Keep daily backups for (days)");
+    h.get_by_label("Backup folder (empty: beside the history)")
+        .click();
+    h.run();
+    h.get_by_label("Backup folder (empty: beside the history)")
+        .type_text("/mnt/usb/backups");
+    h.run();
+    let draft = h.state().ui.draft.clone().expect("draft");
+    assert_eq!(draft.backup.dir, "/mnt/usb/backups");
 }

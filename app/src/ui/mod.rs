@@ -55,6 +55,10 @@ pub enum UiAction {
     /// Hide the window, then type this stored utterance into the window
     /// that gets the focus back.
     Retype(u64),
+    /// Back up the history now (the window runs it).
+    BackupNow,
+    /// Delete the backups the retention settings do not keep.
+    PruneBackups,
     /// Quit the app.
     Quit,
 }

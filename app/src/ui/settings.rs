@@ -56,8 +56,44 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
         section(ui, "Voice activation", |ui| voice(ui, draft));
         section(ui, "Typing", |ui| typing(ui, draft));
         section(ui, "Replacements", |ui| replacements(ui, draft));
+        section(ui, "History backups", |ui| backups(ui, draft, actions));
         section(ui, "Appearance", |ui| appearance(ui, draft));
     });
+}
+
+fn backups(ui: &mut Ui, s: &mut Settings, actions: &mut Vec<UiAction>) {
+    text_field(
+        ui,
+        "Backup folder (empty: beside the history)",
+        &mut s.backup.dir,
+    );
+    for (label, value) in [
+        ("Keep daily backups for (days)", &mut s.backup.keep_daily),
+        ("Keep weekly backups for (weeks)", &mut s.backup.keep_weekly),
+        (
+            "Keep monthly backups for (months)",
+            &mut s.backup.keep_monthly,
+        ),
+    ] {
+        ui.horizontal(|ui| {
+            let l = ui.label(label);
+            ui.add(egui::DragValue::new(value).range(0..=999))
+                .labelled_by(l.id);
+        });
+    }
+    ui.horizontal(|ui| {
+        if ui.button("Back up now").clicked() {
+            actions.push(UiAction::BackupNow);
+        }
+        if ui.button("Delete old backups").clicked() {
+            actions.push(UiAction::PruneBackups);
+        }
+    });
+    ui.label(
+        RichText::new("Backups use the settings in force; apply changes first.")
+            .small()
+            .weak(),
+    );
 }
 
 fn section(ui: &mut Ui, title: &str, body: impl FnOnce(&mut Ui)) {
