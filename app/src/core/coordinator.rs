@@ -320,24 +320,21 @@ impl Coordinator {
         };
         match store.search(&query) {
             Ok(found) => {
-                self.log = Arc::new(
-                    found
-                        .into_iter()
-                        .rev()
-                        .map(|u| Utterance {
-                            id: 0,
-                            at: u.at(),
-                            typed: outcome(&u.went),
-                            text: u.text,
-                            saved: Some(u.id),
-                        })
-                        .collect(),
-                );
+                self.log = Arc::new(found.into_iter().rev().map(log_entry).collect());
             }
             Err(e) => self
                 .notices
                 .push(format!("the history could not be read: {e}")),
         }
+    }
+
+    /// Adds one utterance to the store, opening it if needed; `Ok(None)`
+    /// when there is no store at all.
+    fn add(&self, record: &store::Utterance) -> Result<Option<u64>, store::StoreError> {
+        self.store
+            .get_or_open()?
+            .map(|s| s.add_utterance(record))
+            .transpose()
     }
 
     /// Saves a finished utterance (durably) before it is reported; keeps
@@ -349,11 +346,7 @@ impl Coordinator {
             self.flush_unsaved();
             return None;
         }
-        match self
-            .store
-            .get_or_open()
-            .and_then(|s| s.map(|s| s.add_utterance(&record)).transpose())
-        {
+        match self.add(&record) {
             Ok(Some(id)) => Some(id),
             Ok(None) => None,
             Err(e) => {
@@ -374,11 +367,7 @@ impl Coordinator {
     fn flush_unsaved(&mut self) {
         let mut saved = 0;
         while let Some((session, record)) = self.unsaved.front() {
-            let result = self
-                .store
-                .get_or_open()
-                .and_then(|s| s.map(|s| s.add_utterance(record)).transpose());
-            match result {
+            match self.add(record) {
                 Ok(Some(id)) => {
                     let session = *session;
                     let text = record.text.clone();
@@ -391,7 +380,11 @@ impl Coordinator {
                         u.saved = Some(id);
                     }
                 }
-                Ok(None) => return,
+                // No store at all: nothing to wait for (and no busy retry).
+                Ok(None) => {
+                    self.next_save = None;
+                    return;
+                }
                 Err(e) => {
                     self.store.forget();
                     tracing::warn!("store still unavailable: {e}");
@@ -421,17 +414,18 @@ impl Coordinator {
             if self.next_save.is_some_and(|t| Instant::now() >= t) {
                 self.flush_unsaved();
             }
-            let input = if !self.unsaved.is_empty() {
-                inbox.recv_timeout(SAVE_RETRY.min(PIPELINE_POLL * 25))
-            } else if self.active.is_none()
-                && self.flushing.is_empty()
-                && self.monitor.is_none()
-                && self.to_type.is_empty()
-            {
+            let running = self.active.is_some()
+                || !self.flushing.is_empty()
+                || self.monitor.is_some()
+                || !self.to_type.is_empty();
+            let input = if running {
+                inbox.recv_timeout(PIPELINE_POLL)
+            } else if let Some(retry) = self.next_save {
+                // Only unsaved words wait: sleep until their next try.
+                inbox.recv_timeout(retry.saturating_duration_since(Instant::now()))
+            } else {
                 // Nothing running: sleep until someone asks for something.
                 inbox.recv().map_err(|_| RecvTimeoutError::Disconnected)
-            } else {
-                inbox.recv_timeout(PIPELINE_POLL)
             };
             match input {
                 Ok(CoreInput::Command(Command::Shutdown)) | Err(RecvTimeoutError::Disconnected) => {
@@ -600,16 +594,7 @@ impl Coordinator {
                 .iter()
                 .position(|e| e.saved.is_some_and(|s| s > u.id))
                 .unwrap_or(log.len());
-            log.insert(
-                at,
-                Utterance {
-                    id: 0,
-                    at: u.at(),
-                    typed: outcome(&u.went),
-                    text: u.text,
-                    saved: Some(u.id),
-                },
-            );
+            log.insert(at, log_entry(u));
         } else {
             self.deleted = Some(u);
         }
@@ -1140,12 +1125,13 @@ impl Coordinator {
             return;
         };
         u.typed = outcome;
-        if let (Some(key), Some(store)) = (u.saved, self.store.get())
-            && let Err(e) = store.update(key, |u| u.went = went)
-        {
-            self.notices.push(format!(
-                "could not note in the history that typing failed: {e}"
-            ));
+        if let (Some(key), Some(store)) = (u.saved, self.store.get()) {
+            match store.update(key, |u| u.went = went) {
+                Ok(_) => self.history_rev += 1,
+                Err(e) => self.notices.push(format!(
+                    "could not note in the history that typing failed: {e}"
+                )),
+            }
         }
     }
 
@@ -1172,6 +1158,18 @@ impl Coordinator {
             settings: Arc::clone(&self.settings),
         };
         self.cell.publish(snapshot);
+    }
+}
+
+/// The transcript log's entry for a stored utterance (no session: it came
+/// from the store).
+fn log_entry(u: store::Utterance) -> Utterance {
+    Utterance {
+        id: 0,
+        at: u.at(),
+        typed: outcome(&u.went),
+        saved: Some(u.id),
+        text: u.text,
     }
 }
 
