@@ -317,19 +317,7 @@ fn open_store(
     };
     let opened = match store::Store::open(&path) {
         Err(e @ store::StoreError::Damaged { .. }) => {
-            let offer = store::backup::list(&settings.backup.folder(&path))
-                .ok()
-                .and_then(|l| l.into_iter().next())
-                .map_or_else(
-                    || "there is no backup to restore".to_owned(),
-                    |b| {
-                        format!(
-                            "the newest backup is from {}: quit and run `tonnytray restore {}` to get it back",
-                            b.made,
-                            b.path.display()
-                        )
-                    },
-                );
+            let offer = store::backup::restore_offer(&settings.backup.folder(&path));
             match store::backup::set_aside(&path) {
                 Ok(aside) => {
                     notices.push(format!(

@@ -308,11 +308,11 @@ fn print(text: &str) {
 }
 
 /// Runs `request` on the store: opened here, or in the running app.
-fn run_request(path: &Path, request: &Request) -> ExitCode {
-    let result = match Store::open(path) {
+fn run_request(ctx: &Context, request: &Request) -> ExitCode {
+    let result = match Store::open(&ctx.path) {
         Ok(store) => execute(&store, request),
         Err(StoreError::InUse(_)) => ask_app(request),
-        Err(e) => Err(opening_advice(&e, path)),
+        Err(e) => Err(opening_advice(&e, ctx)),
     };
     match result {
         Ok(text) => {
@@ -326,22 +326,13 @@ fn run_request(path: &Path, request: &Request) -> ExitCode {
     }
 }
 
-fn opening_advice(e: &StoreError, path: &Path) -> String {
+/// The error, and for a damaged store the newest backup to restore.
+fn opening_advice(e: &StoreError, ctx: &Context) -> String {
     match e {
-        StoreError::Damaged { .. } => {
-            let newest = backup::list(&backup::default_dir(path))
-                .ok()
-                .and_then(|l| l.into_iter().next());
-            match newest {
-                Some(b) => format!(
-                    "{e}\nthe newest backup is {} ({}): `tonnytray restore {}`",
-                    b.path.display(),
-                    b.made,
-                    b.path.display()
-                ),
-                None => format!("{e}\nthere is no backup to restore"),
-            }
-        }
+        StoreError::Damaged { .. } => format!(
+            "{e}\n{}",
+            backup::restore_offer(&ctx.settings.backup.folder(&ctx.path))
+        ),
         other => other.to_string(),
     }
 }
@@ -407,7 +398,7 @@ pub fn history(args: &HistoryArgs, db: Option<&Path>, settings: Option<&Path>) -
         None => String::new(),
     };
     run_request(
-        &ctx.path,
+        &ctx,
         &Request::History {
             text,
             since,
@@ -423,7 +414,7 @@ pub fn history(args: &HistoryArgs, db: Option<&Path>, settings: Option<&Path>) -
 /// `tonnytray export --out FILE`.
 pub fn export(out: &Path, db: Option<&Path>, settings: Option<&Path>) -> ExitCode {
     match context(db, settings) {
-        Ok(ctx) => run_request(&ctx.path, &Request::Export { out: absolute(out) }),
+        Ok(ctx) => run_request(&ctx, &Request::Export { out: absolute(out) }),
         Err(code) => code,
     }
 }
@@ -432,7 +423,7 @@ pub fn export(out: &Path, db: Option<&Path>, settings: Option<&Path>) -> ExitCod
 pub fn import(file: &Path, db: Option<&Path>, settings: Option<&Path>) -> ExitCode {
     match context(db, settings) {
         Ok(ctx) => run_request(
-            &ctx.path,
+            &ctx,
             &Request::Import {
                 file: absolute(file),
             },
@@ -473,7 +464,7 @@ pub fn backup(args: &BackupArgs, db: Option<&Path>, settings: Option<&Path>) -> 
     } else {
         Request::Backup { dir }
     };
-    run_request(&ctx.path, &request)
+    run_request(&ctx, &request)
 }
 
 /// `tonnytray restore FILE`.
@@ -519,27 +510,21 @@ pub fn migrate(status: bool, db: Option<&Path>, settings: Option<&Path>) -> Exit
         Err(code) => return code,
     };
     if status {
-        return run_request(&ctx.path, &Request::MigrateStatus);
+        return run_request(&ctx, &Request::MigrateStatus);
     }
-    let before = if ctx.path.exists() {
-        redb::Database::open(&ctx.path)
-            .ok()
-            .and_then(|db| tonnytray_migrations::version(&db).ok())
-    } else {
-        Some(0)
-    };
     match Store::open(&ctx.path) {
         Ok(store) => {
-            let now = store.schema_version().unwrap_or_default();
-            match before {
-                Some(b) if b < now => print(&format!(
-                    "migrated {} from schema {b} to {now}",
+            let (before, now) = (store.migrated_from(), tonnytray_migrations::CURRENT);
+            if before < now {
+                print(&format!(
+                    "migrated {} from schema {before} to {now}",
                     ctx.path.display()
-                )),
-                _ => print(&format!(
+                ));
+            } else {
+                print(&format!(
                     "{} is at schema {now}, the current one",
                     ctx.path.display()
-                )),
+                ));
             }
             ExitCode::SUCCESS
         }
@@ -550,7 +535,7 @@ pub fn migrate(status: bool, db: Option<&Path>, settings: Option<&Path>) -> Exit
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("tonnytray: {}", opening_advice(&e, &ctx.path));
+            eprintln!("tonnytray: {}", opening_advice(&e, &ctx));
             ExitCode::from(exit::FAILED)
         }
     }

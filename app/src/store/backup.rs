@@ -164,6 +164,21 @@ fn gunzip(from: &Path, to: &Path) -> Result<(), StoreError> {
         .map_err(|e| io(to, "cannot flush to disk", &e))
 }
 
+/// What to tell a user whose store is damaged: the newest backup in `dir`
+/// and how to get it back, or that there is none.
+#[must_use]
+pub fn restore_offer(dir: &Path) -> String {
+    match list(dir).ok().and_then(|l| l.into_iter().next()) {
+        Some(b) => format!(
+            "the newest backup is {} (made {}): quit TonnyTray and run `tonnytray restore {}`",
+            b.path.display(),
+            b.made,
+            b.path.display()
+        ),
+        None => "there is no backup to restore".to_owned(),
+    }
+}
+
 /// Backups in `dir`, newest first. Files that are not backups are ignored.
 ///
 /// # Errors

@@ -235,6 +235,8 @@ pub struct Query {
 pub struct Store {
     db: Database,
     path: PathBuf,
+    /// The schema version the file had before this open migrated it.
+    migrated_from: u64,
 }
 
 impl Store {
@@ -284,7 +286,11 @@ impl Store {
     fn migrated(db: Database, path: PathBuf) -> Result<Self, StoreError> {
         use tonnytray_migrations::MigrateError;
         match tonnytray_migrations::migrate(&db) {
-            Ok(_) => Ok(Self { db, path }),
+            Ok(done) => Ok(Self {
+                db,
+                path,
+                migrated_from: done.from,
+            }),
             Err(MigrateError::Newer { found, supported }) => Err(StoreError::Newer {
                 path,
                 found,
@@ -300,6 +306,12 @@ impl Store {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The schema version the file had before this open (0: a new file).
+    #[must_use]
+    pub fn migrated_from(&self) -> u64 {
+        self.migrated_from
     }
 
     /// The schema version and what the migrations crate knows.
