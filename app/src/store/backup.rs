@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase, ReadableTable};
 use tonnytray_migrations::schema::{ACTIVITY, OUTBOX, PROFILES, SETTINGS, STATS, UTTERANCES};
 
-use super::{Store, StoreError, classify};
+use super::{Store, StoreError, classify, io_error as io};
 
 /// Backup file names start with this.
 const PREFIX: &str = "tonnytray-";
@@ -61,16 +61,6 @@ pub fn default_dir(store_path: &Path) -> PathBuf {
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join("backups")
-}
-
-fn io(path: &Path, what: &str, e: &std::io::Error) -> StoreError {
-    if e.kind() == std::io::ErrorKind::StorageFull {
-        return StoreError::DiskFull(path.to_owned());
-    }
-    StoreError::Io {
-        path: path.to_owned(),
-        detail: format!("{what}: {e}"),
-    }
 }
 
 /// Copies every table of `from` into `to` (a fresh file at the current schema).

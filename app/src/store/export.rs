@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, Utterance, records};
+use super::{Store, StoreError, Utterance, io_error, records};
 
 /// The `format` field.
 const FORMAT: &str = "tonnytray-export";
@@ -123,23 +123,13 @@ fn write(
             .collect(),
         activity,
     };
-    let io = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::StorageFull {
-            StoreError::DiskFull(out.to_owned())
-        } else {
-            StoreError::Io {
-                path: out.to_owned(),
-                detail: e.to_string(),
-            }
-        }
-    };
     let json = serde_json::to_vec_pretty(&file).map_err(|e| StoreError::Io {
         path: out.to_owned(),
         detail: e.to_string(),
     })?;
     let tmp = out.with_extension("json.part");
-    std::fs::write(&tmp, json).map_err(io)?;
-    std::fs::rename(&tmp, out).map_err(io)
+    std::fs::write(&tmp, json).map_err(|e| io_error(out, "cannot write", &e))?;
+    std::fs::rename(&tmp, out).map_err(|e| io_error(out, "cannot name the export", &e))
 }
 
 /// Adds the utterances of an export file to the store.
@@ -152,10 +142,7 @@ pub fn import(store: &Store, from: &Path) -> Result<Counts, StoreError> {
         path: from.to_owned(),
         detail,
     };
-    let bytes = std::fs::read(from).map_err(|e| StoreError::Io {
-        path: from.to_owned(),
-        detail: format!("cannot read: {e}"),
-    })?;
+    let bytes = std::fs::read(from).map_err(|e| io_error(from, "cannot read", &e))?;
     let file: ExportFile =
         serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a TonnyTray export: {e}")))?;
     if file.format != FORMAT {

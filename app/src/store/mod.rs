@@ -115,6 +115,18 @@ fn classify(path: &Path, e: impl Into<redb::Error>) -> StoreError {
     }
 }
 
+/// A file-system error about `path` while doing `what`; a full disk is named
+/// as such.
+pub(crate) fn io_error(path: &Path, what: &str, e: &std::io::Error) -> StoreError {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        return StoreError::DiskFull(path.to_owned());
+    }
+    StoreError::Io {
+        path: path.to_owned(),
+        detail: format!("{what}: {e}"),
+    }
+}
+
 fn damaged(path: &Path, e: &records::DecodeError) -> StoreError {
     StoreError::Damaged {
         path: path.to_owned(),
@@ -257,10 +269,8 @@ impl Store {
     /// (file untouched), [`StoreError::DiskFull`] or [`StoreError::Io`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
-                path: dir.to_owned(),
-                detail: format!("cannot create the folder: {e}"),
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| io_error(dir, "cannot create the folder", &e))?;
         }
         let db = match Database::create(path) {
             Ok(db) => db,
