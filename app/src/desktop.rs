@@ -575,14 +575,10 @@ impl DesktopApp {
             view.results.clear();
             return;
         };
-        let date = |s: &str, end| {
-            let s = s.trim();
-            (!s.is_empty())
-                .then(|| crate::cli::store::parse_date(s, end))
-                .transpose()
-        };
-        let query = match (date(&filter.since, false), date(&filter.until, true)) {
-            (Ok(since), Ok(until)) => store::Query {
+        let day = |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned);
+        let (since, until) = (day(&filter.since), day(&filter.until));
+        let query = match store::records::id_range(since.as_deref(), until.as_deref()) {
+            Ok((since, until)) => store::Query {
                 text: filter.text.clone(),
                 since,
                 until,
@@ -590,7 +586,7 @@ impl DesktopApp {
                 favourites: filter.favourites,
                 limit: ui::history::PAGE + 1,
             },
-            (Err(e), _) | (_, Err(e)) => {
+            Err(e) => {
                 view.error = Some(e);
                 return;
             }

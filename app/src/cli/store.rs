@@ -131,31 +131,6 @@ pub enum Reply {
     Error(String),
 }
 
-/// The local date or time `s` as µs since the epoch; `end` moves a plain
-/// date to the start of the next day (an inclusive "until").
-///
-/// # Errors
-/// When `s` is neither a date nor an RFC 3339 time, or is before 1970.
-pub fn parse_date(s: &str, end: bool) -> Result<u64, String> {
-    let tz = jiff::tz::TimeZone::system();
-    let ts = if let Ok(ts) = s.parse::<jiff::Timestamp>() {
-        ts
-    } else {
-        let date: jiff::civil::Date = s.parse().map_err(|e| {
-            format!("{s:?} is not a date: use YYYY-MM-DD or an RFC 3339 time ({e})")
-        })?;
-        let date = if end {
-            date.tomorrow().map_err(|e| e.to_string())?
-        } else {
-            date
-        };
-        date.to_zoned_datetime(tz)
-            .map_err(|e| e.to_string())?
-            .timestamp()
-    };
-    u64::try_from(ts.as_microsecond()).map_err(|_| format!("{s:?} is before 1970"))
-}
-
 /// Runs a request on an open store; the text is the command's stdout.
 ///
 /// # Errors
@@ -374,18 +349,7 @@ pub fn history(args: &HistoryArgs, db: Option<&Path>, settings: Option<&Path>) -
         Ok(c) => c,
         Err(code) => return code,
     };
-    let dates = (|| {
-        Ok::<_, String>((
-            args.since
-                .as_deref()
-                .map(|s| parse_date(s, false))
-                .transpose()?,
-            args.until
-                .as_deref()
-                .map(|s| parse_date(s, true))
-                .transpose()?,
-        ))
-    })();
+    let dates = records::id_range(args.since.as_deref(), args.until.as_deref());
     let (since, until) = match dates {
         Ok(d) => d,
         Err(e) => {
@@ -549,19 +513,6 @@ fn absolute(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_are_local_days_and_until_includes_the_day() {
-        let a = parse_date("2026-11-29", false).expect("since");
-        let b = parse_date("2026-11-29", true).expect("until");
-        assert_eq!(b - a, 86_400_000_000);
-        assert_eq!(
-            parse_date("2026-11-29T10:00:00Z", false).expect("rfc"),
-            1_795_946_400_000_000
-        );
-        let err = parse_date("yesterday", false).expect_err("bad");
-        assert!(err.contains("is not a date"), "{err}");
-    }
 
     #[test]
     fn requests_round_trip_as_one_json_line() {

@@ -132,6 +132,44 @@ pub fn local_time(id: u64, format: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The local date or time `s` as µs since the epoch; `end` moves a plain
+/// date to the start of the next day (an inclusive "until").
+fn parse_date(s: &str, end: bool) -> Result<u64, String> {
+    let tz = jiff::tz::TimeZone::system();
+    let ts = if let Ok(ts) = s.parse::<jiff::Timestamp>() {
+        ts
+    } else {
+        let date: jiff::civil::Date = s.parse().map_err(|e| {
+            format!("{s:?} is not a date: use YYYY-MM-DD or an RFC 3339 time ({e})")
+        })?;
+        let date = if end {
+            date.tomorrow().map_err(|e| e.to_string())?
+        } else {
+            date
+        };
+        date.to_zoned_datetime(tz)
+            .map_err(|e| e.to_string())?
+            .timestamp()
+    };
+    u64::try_from(ts.as_microsecond()).map_err(|_| format!("{s:?} is before 1970"))
+}
+
+/// The ids (µs since the epoch) from the start of the day `since` to the
+/// end of the day `until`, each a local date (YYYY-MM-DD) or an RFC 3339
+/// time; either may be absent.
+///
+/// # Errors
+/// Names the value that is neither, or is before 1970.
+pub fn id_range(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<(Option<u64>, Option<u64>), String> {
+    Ok((
+        since.map(|s| parse_date(s, false)).transpose()?,
+        until.map(|s| parse_date(s, true)).transpose()?,
+    ))
+}
+
 /// Days since the epoch (UTC) of an id or activity key.
 #[must_use]
 pub fn day_of(micros: u64) -> u32 {
@@ -440,6 +478,31 @@ mod tests {
             err.to_string().starts_with("utterance 9 cannot be read"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn dates_are_local_days_and_until_includes_the_day() {
+        let a = parse_date("2026-11-29", false).expect("since");
+        let b = parse_date("2026-11-29", true).expect("until");
+        assert_eq!(b - a, 86_400_000_000);
+        assert_eq!(
+            parse_date("2026-11-29T10:00:00Z", false).expect("rfc"),
+            1_795_946_400_000_000
+        );
+        let err = parse_date("yesterday", false).expect_err("bad");
+        assert!(err.contains("is not a date"), "{err}");
+    }
+
+    #[test]
+    fn id_ranges_take_either_end_and_name_a_bad_one() {
+        assert_eq!(id_range(None, None), Ok((None, None)));
+        let (since, until) = id_range(Some("2026-11-29"), Some("2026-11-29")).expect("range");
+        assert_eq!(
+            until.expect("until") - since.expect("since"),
+            86_400_000_000
+        );
+        let err = id_range(None, Some("last tuesday")).expect_err("bad");
+        assert!(err.contains("\"last tuesday\" is not a date"), "{err}");
     }
 
     #[test]
