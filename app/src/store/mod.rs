@@ -557,11 +557,18 @@ impl Store {
         Ok(out)
     }
 
-    /// Keeps a copy of the settings in force (TOML), for backups.
+    /// Keeps a copy of the settings in force (TOML), for backups. The same
+    /// copy again writes nothing (the app offers it at every start).
     ///
     /// # Errors
     /// On a write failure.
     pub fn save_settings(&self, toml: &str) -> Result<(), StoreError> {
+        if self
+            .settings()
+            .is_ok_and(|now| now.as_deref() == Some(toml))
+        {
+            return Ok(());
+        }
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
         {
             let mut table = txn.open_table(SETTINGS).map_err(|e| self.err(e))?;
