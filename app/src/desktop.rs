@@ -643,16 +643,8 @@ mod tests {
         let settings = Settings::default();
         let backup = {
             let s = store::Store::open(&path).expect("open");
-            s.add_utterance(&store::Utterance {
-                id: 42,
-                profile: "default".into(),
-                text: "keep me".into(),
-                favourite: false,
-                duration_ms: 1,
-                latency: store::Latencies::default(),
-                went: store::Destination::Typed,
-            })
-            .expect("add");
+            s.add_utterance(&store::testing::utterance(42, "keep me"))
+                .expect("add");
             store::backup::backup(&s, &settings.backup.folder(&path)).expect("backup")
         };
         std::fs::write(&path, vec![0x5a; 8192]).expect("damage");
@@ -705,15 +697,7 @@ mod tests {
     fn utterances_kept_aside_at_quit_are_added_at_the_next_start() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("tonnytray.redb");
-        let kept = store::Utterance {
-            id: 7,
-            profile: "default".into(),
-            text: "said while the disk was full".into(),
-            favourite: false,
-            duration_ms: 1,
-            latency: store::Latencies::default(),
-            went: store::Destination::Typed,
-        };
+        let kept = store::testing::utterance(7, "said while the disk was full");
         let file = dir.path().join("unsaved-1.json");
         store::export::write_unsaved(&file, vec![kept.clone()]).expect("write");
         let mut notices = Vec::new();

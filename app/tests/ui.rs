@@ -199,17 +199,7 @@ fn settings_name_the_bad_key_and_apply_only_valid_changes() {
 /// the buttons changes the state the core publishes, and the window follows.
 #[test]
 fn pause_and_resume_go_through_the_core_and_back() {
-    let core = Core::spawn(
-        CoreOptions {
-            settings: Settings::default(),
-            settings_path: None,
-            notices: Vec::new(),
-            typer: None,
-            store: tonnytray::store::Shared::default(),
-        },
-        core::channel(),
-    )
-    .expect("core");
+    let core = core_with(store::Shared::default());
     let mut h = window(core.snapshots().get().as_ref().clone());
     h.run();
     h.get_by_label("Idle");
@@ -237,6 +227,21 @@ fn pause_and_resume_go_through_the_core_and_back() {
     h.get_by_label("Idle");
     h.get_by_label("Start recording");
     core.shutdown();
+}
+
+/// The real core thread with default settings, no typing, and `store`.
+fn core_with(store: store::Shared) -> Core {
+    Core::spawn(
+        CoreOptions {
+            settings: Settings::default(),
+            settings_path: None,
+            notices: Vec::new(),
+            typer: None,
+            store,
+        },
+        core::channel(),
+    )
+    .expect("core")
 }
 
 fn wait_for(core: &Core, state: DictationState) -> Snapshot {
@@ -390,17 +395,7 @@ fn favourite_delete_and_undo_go_through_the_core_to_the_store() {
         ))
         .expect("add");
     let shared = store::Shared::new(Some(path), Some(file));
-    let core = Core::spawn(
-        CoreOptions {
-            settings: Settings::default(),
-            settings_path: None,
-            notices: Vec::new(),
-            typer: None,
-            store: shared.clone(),
-        },
-        core::channel(),
-    )
-    .expect("core");
+    let core = core_with(shared.clone());
     let first = core.snapshots().get();
     assert_eq!(first.log.len(), 1, "the log starts from the store");
     assert_eq!(first.log[0].saved, Some(id));

@@ -1199,19 +1199,7 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
-    use crate::store::testing::SmallDisk;
-
-    fn record(id: u64, text: &str) -> store::Utterance {
-        store::Utterance {
-            id,
-            profile: records::DEFAULT_PROFILE.into(),
-            text: text.into(),
-            favourite: false,
-            duration_ms: 1_000,
-            latency: store::Latencies::default(),
-            went: store::Destination::Typed,
-        }
-    }
+    use crate::store::testing::{SmallDisk, utterance as record};
 
     /// A full disk: the finished utterance stays in memory (and is said to),
     /// retries fail while the disk is full, and once space is back the

@@ -413,7 +413,7 @@ mod tests {
         {
             let s = Store::open(&path).expect("open");
             for i in 1..=20 {
-                s.add_utterance(&crate::store::tests::utterance(
+                s.add_utterance(&crate::store::testing::utterance(
                     i * 1000,
                     &format!("words {i}"),
                 ))
@@ -426,7 +426,7 @@ mod tests {
             // Change: delete, favourite, add.
             s.delete(2000).expect("delete");
             s.update(3000, |u| u.favourite = true).expect("fav");
-            s.add_utterance(&crate::store::tests::utterance(99_000, "new"))
+            s.add_utterance(&crate::store::testing::utterance(99_000, "new"))
                 .expect("add");
         }
         assert_eq!(list(&backups).expect("list").len(), 1);
@@ -457,7 +457,7 @@ mod tests {
         let path = dir.path().join("t.redb");
         {
             let s = Store::open(&path).expect("open");
-            s.add_utterance(&crate::store::tests::utterance(5, "keep me"))
+            s.add_utterance(&crate::store::testing::utterance(5, "keep me"))
                 .expect("add");
         }
         let bogus = dir.path().join("tonnytray-20260101T000000Z.redb.gz");

@@ -173,7 +173,7 @@ pub fn import(store: &Store, from: &Path) -> Result<Counts, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::utterance;
+    use crate::store::testing::utterance;
 
     #[test]
     fn export_then_import_elsewhere_carries_every_utterance() {

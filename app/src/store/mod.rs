@@ -619,6 +619,24 @@ fn contains_folded(hay: &str, needle_lower: &str) -> bool {
 /// Test helpers shared by the store's and the core's tests.
 #[cfg(test)]
 pub(crate) mod testing {
+    use super::{Destination, Latencies, Utterance, records};
+
+    /// A plain utterance for tests.
+    pub(crate) fn utterance(id: u64, text: &str) -> Utterance {
+        Utterance {
+            id,
+            profile: records::DEFAULT_PROFILE.into(),
+            text: text.into(),
+            favourite: false,
+            duration_ms: 1_000,
+            latency: Latencies {
+                final_text_ms: Some(300),
+                ..Latencies::default()
+            },
+            went: Destination::Typed,
+        }
+    }
+
     /// A disk of `limit` bytes, in memory: writes past it fail as a full disk does.
     #[derive(Debug)]
     pub(crate) struct SmallDisk {
@@ -658,23 +676,8 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::SmallDisk;
+    use super::testing::{SmallDisk, utterance};
     use super::*;
-
-    pub(crate) fn utterance(id: u64, text: &str) -> Utterance {
-        Utterance {
-            id,
-            profile: records::DEFAULT_PROFILE.into(),
-            text: text.into(),
-            favourite: false,
-            duration_ms: 1_000,
-            latency: Latencies {
-                final_text_ms: Some(300),
-                ..Latencies::default()
-            },
-            went: Destination::Typed,
-        }
-    }
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -114,20 +114,8 @@ fn filter(ui: &mut Ui, view: &mut HistoryView) {
         .labelled_by(label.id);
     });
     ui.horizontal(|ui| {
-        let label = ui.label("From");
-        ui.add(
-            egui::TextEdit::singleline(&mut f.since)
-                .hint_text("YYYY-MM-DD")
-                .desired_width(90.0),
-        )
-        .labelled_by(label.id);
-        let label = ui.label("To");
-        ui.add(
-            egui::TextEdit::singleline(&mut f.until)
-                .hint_text("YYYY-MM-DD")
-                .desired_width(90.0),
-        )
-        .labelled_by(label.id);
+        date_field(ui, "From", &mut f.since);
+        date_field(ui, "To", &mut f.until);
     });
     let mut profiles: Vec<&str> = view.stats.iter().map(|(_, p, _)| p.as_str()).collect();
     profiles.sort_unstable();
@@ -148,6 +136,17 @@ fn filter(ui: &mut Ui, view: &mut HistoryView) {
             });
         ui.checkbox(&mut f.favourites, "Favourites only");
     });
+}
+
+/// A labelled YYYY-MM-DD field.
+fn date_field(ui: &mut Ui, label: &str, value: &mut String) {
+    let label = ui.label(label);
+    ui.add(
+        egui::TextEdit::singleline(value)
+            .hint_text("YYYY-MM-DD")
+            .desired_width(90.0),
+    )
+    .labelled_by(label.id);
 }
 
 fn results(ui: &mut Ui, view: &HistoryView, actions: &mut Vec<UiAction>) {
