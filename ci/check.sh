@@ -1,29 +1,61 @@
 #!/usr/bin/env bash
 # Everything CI runs, in order: system packages, formatting, lints, the fast
 # tests, and the end-to-end tests against real peers — a WhisperLiveKit server
-# on loopback and a PulseAudio virtual microphone, both started here and
+# on loopback, a PulseAudio virtual microphone, an n8n with the test workflow
+# (ci/n8n.sh) and a RabbitMQ broker (ci/rabbitmq.sh), all started here and
 # stopped at exit. The desktop tests start their own private X server (Xvfb),
 # tray host (trayer) and target windows per test. This is the README's test
 # command; .ci/run calls it.
 #
 # Environment: TONNYTRAY_TEST_PORT (18888) and TONNYTRAY_TEST_RESTART_PORT
-# (18890) choose the test servers' ports, away from a user's own 8888.
+# (18890) choose the test servers' ports, away from a user's own 8888;
+# TONNYTRAY_TEST_N8N_PORT (15678) and TONNYTRAY_TEST_AMQP_PORT (15673) the
+# shared n8n's and RabbitMQ's, away from their usual 5678 and 5672;
+# TONNYTRAY_N8N_HOME where n8n is installed once and reused
+# (~/.cache/tonnytray/n8n).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 port="${TONNYTRAY_TEST_PORT:-18888}"
 restart_port="${TONNYTRAY_TEST_RESTART_PORT:-18890}"
+n8n_port="${TONNYTRAY_TEST_N8N_PORT:-15678}"
+amqp_port="${TONNYTRAY_TEST_AMQP_PORT:-15673}"
+n8n_home="${TONNYTRAY_N8N_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/tonnytray/n8n}"
 work=$(mktemp -d /tmp/tonnytray-ci.XXXXXX)
 server_job=""
+n8n_job=""
+rabbitmq_job=""
 # shellcheck source=ci/virtual-mic.sh
 source ci/virtual-mic.sh
 
 step() { printf '\n== %s (%s)\n' "$*" "$(date +%H:%M:%S)" >&2; }
 
+# Ends a background job and its direct children (an npm install, a start).
+end_job() {
+  [ -n "$1" ] || return 0
+  pkill -TERM -P "$1" 2>/dev/null
+  kill "$1" 2>/dev/null
+}
+
+# Waits for a background job; shows its log and fails when it failed.
+wait_job() {
+  local job=$1 log=$2 what=$3
+  if ! wait "$job"; then
+    cat "$log" >&2
+    echo "check: $what did not start" >&2
+    exit 1
+  fi
+  tail -n 2 "$log" >&2
+}
+
 cleanup() {
   set +e
   [ -n "$server_job" ] && kill "$server_job" 2>/dev/null
+  end_job "$n8n_job"
+  end_job "$rabbitmq_job"
+  TONNYTRAY_N8N_HOME="$n8n_home" bash ci/n8n.sh stop --dir "$work/n8n" >/dev/null 2>&1
+  bash ci/rabbitmq.sh stop --dir "$work/rabbitmq" >/dev/null 2>&1
   bash scripts/asr-server.sh --port "$port" --stop >/dev/null 2>&1
   bash scripts/asr-server.sh --port "$restart_port" --stop >/dev/null 2>&1
   stop_virtual_mic
@@ -39,6 +71,19 @@ bash scripts/install-deps.sh
 step "speech server: installing and starting in the background (log: $work/asr.log)"
 ( bash scripts/asr-server.sh --port "$port" --wait 600 ) >"$work/asr.log" 2>&1 &
 server_job=$!
+
+# n8n's install (npm, ~12 minutes on a new machine, then reused from
+# $n8n_home) and both brokers' start-ups also overlap the Rust build.
+step "n8n and RabbitMQ: installing and starting in the background (logs: $work/n8n-setup.log, $work/rabbitmq-setup.log)"
+n8n_token="ci-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+(
+  export TONNYTRAY_N8N_HOME="$n8n_home"
+  bash ci/n8n.sh install
+  TONNYTRAY_N8N_TOKEN="$n8n_token" bash ci/n8n.sh start --port "$n8n_port" --dir "$work/n8n" --wait 600
+) >"$work/n8n-setup.log" 2>&1 &
+n8n_job=$!
+bash ci/rabbitmq.sh start --port "$amqp_port" --dir "$work/rabbitmq" --wait 300 >"$work/rabbitmq-setup.log" 2>&1 &
+rabbitmq_job=$!
 
 if ! cargo nextest --version >/dev/null 2>&1; then
   step "installing cargo-nextest"
@@ -70,10 +115,21 @@ fi
 server_job=""
 tail -n 2 "$work/asr.log" >&2
 
+step "waiting for n8n and RabbitMQ"
+wait_job "$rabbitmq_job" "$work/rabbitmq-setup.log" "RabbitMQ"
+rabbitmq_job=""
+wait_job "$n8n_job" "$work/n8n-setup.log" "n8n"
+n8n_job=""
+
 step "tests (unit, CLI, and end-to-end against the real server)"
 export TONNYTRAY_TEST_SERVER_URL="ws://127.0.0.1:$port/asr"
 export TONNYTRAY_TEST_RESTART_PORT="$restart_port"
 export TONNYTRAY_TEST_ARTIFACTS="$work/artifacts"
+export TONNYTRAY_TEST_N8N_URL="http://127.0.0.1:$n8n_port"
+export TONNYTRAY_TEST_N8N_TOKEN="$n8n_token"
+export TONNYTRAY_TEST_N8N_SCRIPT="$root/ci/n8n.sh"
+export TONNYTRAY_TEST_N8N_HOME="$n8n_home"
+export TONNYTRAY_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:$amqp_port/%2f"
 mkdir -p "$TONNYTRAY_TEST_ARTIFACTS"
 cd "$root"
 cargo nextest run --workspace --run-ignored all

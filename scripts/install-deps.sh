@@ -5,7 +5,10 @@
 # apps, PulseAudio and its ALSA plugin (the virtual test microphone),
 # espeak-ng and sox (spoken test audio), Python's venv (the WhisperLiveKit
 # server), the headless desktop the tests drive (Xvfb, trayer, xterm, a Tk
-# window, ImageMagick for screenshots, dbus) and shellcheck. Uses sudo when not root.
+# window, ImageMagick for screenshots, dbus), shellcheck, the integration
+# peers (Node.js for n8n — ci/n8n.sh installs n8n itself with npm — curl,
+# RabbitMQ) and a Secret Service for the keyring tests (gnome-keyring,
+# secret-tool). Uses sudo when not root.
 set -euo pipefail
 
 packages=(
@@ -14,6 +17,7 @@ packages=(
   espeak-ng sox python3 python3-venv python3-pip shellcheck
   libgtk-3-dev libayatana-appindicator3-1 libgl1-mesa-dri libegl1 libxkbcommon-x11-0
   xdotool xclip x11-utils dbus dbus-x11 xvfb trayer xterm imagemagick python3-tk
+  nodejs curl rabbitmq-server gnome-keyring libsecret-tools
 )
 
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -35,6 +39,13 @@ else
   echo "install-deps: installing ${missing[*]}" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# n8n 2.8 needs Node.js >= 20.19 and npm; Debian 12's own nodejs is 18 and
+# its npm package conflicts with NodeSource's nodejs (which bundles npm).
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ] || ! command -v npm >/dev/null 2>&1; then
+  echo "install-deps: n8n (the test peer) needs Node.js >= 20.19 with npm; found $(node --version 2>/dev/null || echo none). Install Node.js 20 (e.g. NodeSource's nodejs package), then run this again." >&2
+  exit 1
 fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: Rust is missing. Install a toolchain >= 1.87 with rustup (https://rustup.rs), then run this again." >&2
