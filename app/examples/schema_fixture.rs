@@ -53,6 +53,7 @@ fn main() {
                     final_text_ms: Some(450),
                     typing_ms: None,
                     command_ms: None,
+                    ..Latencies::default()
                 },
                 went,
             })

@@ -46,6 +46,7 @@ fn utterance(id: u64, i: usize) -> Utterance {
             final_text_ms: Some(400 + (i % 200) as u32),
             typing_ms: Some(120),
             command_ms: None,
+            speech_ms: None,
         },
         went: Destination::Typed,
     }

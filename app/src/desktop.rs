@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::config::settings::{self, Settings, Theme};
@@ -268,6 +268,7 @@ fn start_core(
             None
         }
     };
+    let outputs = start_outputs(&channel.0, &settings);
     Core::spawn(
         CoreOptions {
             settings,
@@ -275,9 +276,45 @@ fn start_core(
             notices,
             typer,
             store,
+            outputs,
         },
         channel,
     )
+}
+
+/// Starts the threads commands use: delivery (n8n, RabbitMQ), speech and
+/// notifications, each reporting to the core's inbox. One that cannot
+/// start is logged and left out; dictation works without all of them.
+fn start_outputs(inbox: &SyncSender<CoreInput>, settings: &Settings) -> core::commands::Outputs {
+    let secrets = crate::secrets::default_store();
+    let deliverer = {
+        let inbox = inbox.clone();
+        crate::integrations::deliver::Deliverer::spawn(Arc::clone(&secrets), move |d| {
+            let _ = inbox.send(CoreInput::Delivered(d));
+        })
+        .map_err(|e| tracing::error!("delivery threads: {e}"))
+        .ok()
+    };
+    let speaker = {
+        let inbox = inbox.clone();
+        crate::integrations::speech::Speaker::spawn(
+            core::commands::speech_config(settings, &*secrets),
+            move |event| {
+                let _ = inbox.send(CoreInput::Speech(event));
+            },
+        )
+        .map_err(|e| tracing::error!("speech thread: {e}"))
+        .ok()
+    };
+    let notifier = crate::integrations::notify::Notifier::spawn()
+        .map_err(|e| tracing::error!("notification thread: {e}"))
+        .ok();
+    core::commands::Outputs {
+        deliverer,
+        speaker,
+        notifier,
+        secrets: Some(secrets),
+    }
 }
 
 /// Adds the utterances an earlier run could not save (written beside the
@@ -430,8 +467,52 @@ fn answer(
             || "error: starting".into(),
             |cell| status_json(&cell.get()).to_string(),
         ),
-        other => format!("error: unknown request {other:?}"),
+        other => match (other.strip_prefix("profile "), cell) {
+            (Some(request), Some(cell)) => switch_profile(request, inbox, cell),
+            _ => format!("error: unknown request {other:?}"),
+        },
     }
+}
+
+/// `profile {"name": …, "pin": …}`: asks the core to switch and waits (up
+/// to 5 s) for the switch or the notice that refused it.
+fn switch_profile(
+    request: &str,
+    inbox: &std::sync::mpsc::SyncSender<CoreInput>,
+    cell: &SnapshotCell,
+) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(request) else {
+        return "error: a profile request is JSON with a name".into();
+    };
+    let Some(name) = v["name"].as_str().map(str::to_owned) else {
+        return "error: a profile request needs a name".into();
+    };
+    let pin = v["pin"]
+        .as_str()
+        .map(|p| crate::secrets::Secret::new(p.to_owned()));
+    let notices_before = cell.get().notices.len();
+    let command = Command::SwitchProfile {
+        name: name.clone(),
+        pin,
+    };
+    if let Err(e) = inbox.try_send(CoreInput::Command(command)) {
+        return format!("error: {e}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        let s = cell.get();
+        if s.profile == name {
+            return format!("ok: profile {name}");
+        }
+        if s.notices.len() > notices_before {
+            return format!(
+                "error: {}",
+                s.notices.last().map_or("refused", String::as_str)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    "error: the app did not answer in time".into()
 }
 
 /// The snapshot as JSON, for `tonnytray status`.
@@ -458,6 +539,21 @@ pub fn status_json(s: &core::Snapshot) -> serde_json::Value {
         "log": log,
         "unsaved": s.unsaved,
         "notices": s.notices,
+        "profile": s.profile,
+        "locked": s.locked,
+        "outbox": s.outbox.iter().map(|p| serde_json::json!({
+            "id": p.id,
+            "kind": p.kind.label(),
+            "text": p.text,
+            "attempts": p.attempts,
+            "last_error": p.last_error,
+        })).collect::<Vec<_>>(),
+        "delivery_status": s.delivery_status,
+        "reply": s.reply.as_ref().map(|r| serde_json::json!({
+            "command": r.command,
+            "text": r.text,
+            "utterance_id": r.utterance_id,
+        })),
     })
 }
 

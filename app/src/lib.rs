@@ -2,18 +2,24 @@
 //!
 //! Module map (who owns what; see `shared/design/ARCHITECTURE.md` for the target):
 //! - [`audio`]: microphone/WAV capture into a ring buffer, downmix, resampling to
-//!   16 kHz mono s16, input level. Runs on the dedicated `audio` thread.
+//!   16 kHz mono s16, input level. Runs on the dedicated `audio` thread. Also
+//!   playback of spoken replies (cpal output).
 //! - [`asr`]: the WhisperLiveKit protocol (pure types), transcript assembly, and
 //!   the WebSocket worker on the `asr` thread that never loses uncommitted audio.
 //! - [`messages`]: every type that crosses a thread boundary.
 //! - [`runtime`]: starts and stops the pipeline threads and owns their channels.
-//! - [`config`]: the server URL and the user's settings file (TOML, per-key fallback).
-//! - [`core`]: the `core` thread: dictation state machine, routing of words,
-//!   transcript log, snapshots for the GUI and tray.
+//! - [`config`]: the server URL and the user's settings file (TOML, per-key
+//!   fallback), household profiles.
+//! - [`core`]: the `core` thread: dictation state machine, routing of words
+//!   (dictation or command), the kid-safe policy and PIN gate, the command
+//!   outbox's order and backoff, transcript log, snapshots for the GUI and tray.
 //! - [`store`]: the redb file of everything said and set: history, statistics,
 //!   backups, export; the only redb user (schema in the `migrations` crate).
 //! - [`integrations`]: typing words into other apps (`typing` thread; XTEST
-//!   on X11), taking turns with the tray menu through a key gate.
+//!   on X11), taking turns with the tray menu through a key gate; delivering
+//!   commands to n8n and RabbitMQ (`deliver-n8n`, `deliver-amqp` threads),
+//!   speaking replies with ElevenLabs (`speech` thread), notifications.
+//! - [`secrets`]: tokens and keys in the OS keyring, never in clear elsewhere.
 //! - [`ui`]: egui drawing only: popover, dashboard, settings, widgets.
 //! - [`desktop`]: the desktop app: wires threads, runs the eframe window.
 //! - [`tray`], [`hotkey`]: the tray icon (own GTK thread on Linux) and the
@@ -34,6 +40,7 @@ pub mod instance;
 pub mod integrations;
 pub mod messages;
 pub mod runtime;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod tray;

@@ -196,6 +196,30 @@ pub enum Command {
     UndoDelete,
     /// Type a stored utterance again into the focused window.
     Retype(u64),
+    /// Send the waiting commands now (closes the circuit breaker).
+    RetryOutbox,
+    /// Stop speaking and drop the queued replies.
+    StopSpeaking,
+    /// Send a test command to the n8n webhook (Settings' "Test" button).
+    TestWebhook,
+    /// Use another profile; leaving a kid or guest profile needs an admin's PIN.
+    SwitchProfile {
+        /// The profile's name.
+        name: String,
+        /// An admin's PIN, when one is needed.
+        pin: Option<crate::secrets::Secret>,
+    },
+    /// Open the settings of a kid or guest profile with an admin's PIN.
+    Unlock(crate::secrets::Secret),
+    /// Lock the settings again (kid and guest profiles).
+    Lock,
+    /// Keep a token or key in the OS keyring (`None` deletes it).
+    SetSecret {
+        /// One of the names in [`crate::secrets`].
+        name: String,
+        /// The value.
+        value: Option<crate::secrets::Secret>,
+    },
     /// Finish what is in flight and stop the core thread.
     Shutdown,
 }

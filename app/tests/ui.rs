@@ -231,13 +231,19 @@ fn pause_and_resume_go_through_the_core_and_back() {
 
 /// The real core thread with default settings, no typing, and `store`.
 fn core_with(store: store::Shared) -> Core {
+    core_with_settings(Settings::default(), store)
+}
+
+/// The real core thread with `settings`, no typing, and `store`.
+fn core_with_settings(settings: Settings, store: store::Shared) -> Core {
     Core::spawn(
         CoreOptions {
-            settings: Settings::default(),
+            settings,
             settings_path: None,
             notices: Vec::new(),
             typer: None,
             store,
+            outputs: Default::default(),
         },
         core::channel(),
     )
@@ -453,4 +459,158 @@ fn settings_edit_backup_retention_and_ask_for_a_backup() {
     h.run();
     let draft = h.state().ui.draft.clone().expect("draft");
     assert_eq!(draft.backup.dir, "/mnt/usb/backups");
+}
+
+fn household(active: &str, admin_pin: &str) -> Settings {
+    use tonnytray::config::profiles::{Profile, Role};
+    let mut dad = Profile::new("Dad", Role::Admin);
+    dad.pin_hash = tonnytray::core::policy::hash_pin(admin_pin).expect("hash");
+    let mut kids = Profile::new("Kids", Role::Kid);
+    kids.allow = vec!["play *".into()];
+    Settings {
+        profiles: vec![dad, kids],
+        active_profile: active.into(),
+        ..Settings::default()
+    }
+}
+
+#[test]
+fn a_locked_profile_shows_a_pin_prompt_instead_of_the_settings() {
+    let mut s = snapshot(DictationState::Idle);
+    s.settings = Arc::new(household("Kids", "2468"));
+    s.profile = "Kids".into();
+    s.locked = true;
+    let mut h = window(s);
+    h.state_mut().ui.view = View::Dashboard(Tab::Settings);
+    h.run();
+    assert!(
+        h.query_by_label("Apply").is_none(),
+        "the form is behind the PIN"
+    );
+    h.get_by_label("PIN").click();
+    h.run();
+    h.get_by_label("PIN").type_text("2468");
+    h.run();
+    h.get_by_label("Unlock").click();
+    h.run();
+    let sent: Vec<_> = h
+        .state()
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            UiAction::Core(Command::Unlock(pin)) => Some(pin.expose().to_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, ["2468"]);
+    assert!(
+        h.state().ui.pin_entry.is_empty(),
+        "the PIN is not kept in the window"
+    );
+}
+
+#[test]
+fn the_popover_shows_the_reply_and_the_waiting_commands_and_retries_them() {
+    use tonnytray::core::commands::{Pending, Reply};
+    use tonnytray::store::outbox::JobKind;
+    let mut s = snapshot(DictationState::Idle);
+    s.reply = Some(Reply {
+        command: "what time is it".into(),
+        text: "It is half past four.".into(),
+        at: std::time::SystemTime::now(),
+        utterance_id: 7,
+    });
+    s.outbox = vec![Pending {
+        id: 1,
+        kind: JobKind::N8n,
+        text: "lights on".into(),
+        attempts: 3,
+        last_error: "n8n is not reachable".into(),
+    }];
+    s.delivery_status = "1 command(s) wait for n8n; next try in 4 s.".into();
+    let mut h = window(s);
+    h.run();
+    h.get_by_label("It is half past four.");
+    h.get_by_label("1 command(s) waiting to be sent");
+    h.get_by_label("Retry now").click();
+    h.get_by_label("Stop speaking").click();
+    h.run();
+    let actions = &h.state().actions;
+    assert!(
+        actions.contains(&UiAction::Core(Command::RetryOutbox)),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&UiAction::Core(Command::StopSpeaking)),
+        "{actions:?}"
+    );
+}
+
+/// The PIN gate is the core's, not just the window's: a kid profile's
+/// settings change and profile switch are refused without an admin's PIN.
+#[test]
+fn the_core_holds_the_pin_gate_for_settings_and_profile_switches() {
+    use tonnytray::secrets::Secret;
+    let core = core_with_settings(household("Kids", "2468"), store::Shared::new(None, None));
+    let wait = |what: &str, done: &dyn Fn(&Snapshot) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let s = core.snapshots().get();
+            if done(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "never {what}: {s:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    assert!(core.snapshots().get().locked);
+    let mut changed = household("Kids", "2468");
+    changed.profiles[1].allow.push("*".into());
+    core.send(Command::ApplySettings(Box::new(changed.clone())));
+    let s = wait("refused the change", &|s| !s.notices.is_empty());
+    assert!(s.notices[0].contains("PIN"), "{:?}", s.notices);
+    assert_eq!(s.settings.profiles[1].allow, ["play *"]);
+    core.send(Command::SwitchProfile {
+        name: "Dad".into(),
+        pin: Some(Secret::new("1111".into())),
+    });
+    let s = wait("refused the switch", &|s| s.notices.len() >= 2);
+    assert_eq!(s.profile, "Kids");
+    core.send(Command::Unlock(Secret::new("0000".into())));
+    let s = wait("refused the PIN", &|s| s.notices.len() >= 3);
+    assert!(s.locked);
+    core.send(Command::Unlock(Secret::new("2468".into())));
+    wait("unlocked", &|s| !s.locked);
+    core.send(Command::ApplySettings(Box::new(changed)));
+    wait("applied", &|s| s.settings.profiles[1].allow.len() == 2);
+    core.send(Command::SwitchProfile {
+        name: "Dad".into(),
+        pin: None,
+    });
+    wait("switched", &|s| s.profile == "Dad" && !s.locked);
+    core.shutdown();
+}
+
+/// Guessing is slowed down: after three wrong PINs even the right one
+/// waits.
+#[test]
+fn three_wrong_pins_make_even_the_right_one_wait() {
+    use tonnytray::secrets::Secret;
+    let core = core_with_settings(household("Kids", "2468"), store::Shared::new(None, None));
+    for (i, pin) in ["1111", "2222", "3333", "2468"].iter().enumerate() {
+        core.send(Command::Unlock(Secret::new((*pin).into())));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while core.snapshots().get().notices.len() <= i {
+            assert!(Instant::now() < deadline, "no answer to PIN {i}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let s = core.snapshots().get();
+    assert!(s.locked, "{s:?}");
+    assert!(
+        s.notices[3].contains("too many wrong PINs"),
+        "{:?}",
+        s.notices
+    );
+    core.shutdown();
 }

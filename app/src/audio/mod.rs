@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod dsp;
+pub mod playback;
 pub mod processor;
 pub mod resample;
 pub mod ring;

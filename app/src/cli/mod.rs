@@ -6,6 +6,7 @@
 
 pub mod devices;
 pub mod listen;
+pub mod secret;
 pub mod store;
 pub mod transcribe;
 
@@ -56,6 +57,18 @@ pub enum Command {
     Toggle,
     /// Quit the running app.
     Quit,
+    /// Keep a token or key in the OS keyring (`secret set n8n-token` reads it
+    /// from standard input), remove one, or list which are set.
+    Secret(secret::SecretArgs),
+    /// Switch the running app to another household profile.
+    Profile {
+        /// The profile's name.
+        name: String,
+        /// Read an admin's PIN from standard input (leaving a kid or guest
+        /// profile needs one).
+        #[arg(long)]
+        pin_stdin: bool,
+    },
     /// List or search what was said (`history search TEXT`).
     History(store::HistoryArgs),
     /// Write the whole history to a JSON file.
@@ -129,7 +142,25 @@ pub fn run(command: Command, paths: &Paths) -> ExitCode {
         Command::Status => ask_running_app("status"),
         Command::Toggle => ask_running_app("toggle"),
         Command::Quit => ask_running_app("quit"),
+        Command::Profile { name, pin_stdin } => switch_profile(&name, pin_stdin),
+        Command::Secret(args) => secret::run(&args),
     }
+}
+
+/// `tonnytray profile NAME [--pin-stdin]`: the PIN comes from standard
+/// input, never from the command line (where `ps` and shell history would
+/// show it).
+fn switch_profile(name: &str, pin_stdin: bool) -> ExitCode {
+    let mut request = serde_json::json!({ "name": name });
+    if pin_stdin {
+        let mut pin = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut pin) {
+            eprintln!("tonnytray: cannot read the PIN from standard input: {e}");
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+        request["pin"] = serde_json::Value::String(pin.trim().to_owned());
+    }
+    ask_running_app(&format!("profile {request}"))
 }
 
 /// Sends a request to the running desktop app and prints its reply.

@@ -1,6 +1,7 @@
 //! Configuration: the speech server URL (with its environment override and
 //! validation) and the user's [`settings`] file.
 
+pub mod profiles;
 pub mod settings;
 
 /// Where WhisperLiveKit listens by default (started by `scripts/asr-server.sh`).

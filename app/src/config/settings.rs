@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::profiles::{Profile, ResponseMode};
 use super::{DEFAULT_SERVER_URL, validate_server_url};
 
 /// Everything the user can set. Every field has a default, so an empty or
@@ -31,6 +32,133 @@ pub struct Settings {
     pub ui: UiSettings,
     /// Backups of the history store.
     pub backup: BackupSettings,
+    /// Voice commands: the prefix, replies and confirmations.
+    pub commands: CommandSettings,
+    /// The n8n webhook that commands go to.
+    pub n8n: N8nSettings,
+    /// Spoken replies.
+    pub elevenlabs: ElevenLabsSettings,
+    /// Command events for other systems.
+    pub rabbitmq: RabbitMqSettings,
+    /// Household profiles; empty: one admin profile named "default".
+    pub profiles: Vec<Profile>,
+    /// The profile in use (a name from `profiles`; empty: the first).
+    pub active_profile: String,
+}
+
+/// How the user is told a command went out or failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Confirmation {
+    /// Only the window and tray show it.
+    Silent,
+    /// A desktop notification.
+    #[default]
+    Visual,
+    /// A short beep.
+    Audio,
+}
+
+/// Voice commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CommandSettings {
+    /// An utterance starting with one of these is a command (case and
+    /// punctuation do not matter); empty: no commands, all dictation.
+    pub prefixes: Vec<String>,
+    /// What happens to a reply, unless the profile says otherwise.
+    pub response_mode: ResponseMode,
+    /// How a sent, failed or answered command is confirmed.
+    pub confirmation: Confirmation,
+}
+
+impl Default for CommandSettings {
+    fn default() -> Self {
+        Self {
+            prefixes: vec!["Computer".to_owned(), "Hey House".to_owned()],
+            response_mode: ResponseMode::Both,
+            confirmation: Confirmation::Visual,
+        }
+    }
+}
+
+/// The n8n webhook. Its bearer token lives in the OS keyring ("n8n-token").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct N8nSettings {
+    /// Production webhook URL, e.g. `https://n8n.home.example/webhook/ask-tonny`;
+    /// empty: commands are kept in the outbox until one is set.
+    pub url: String,
+    /// Allow plain http to loopback and private (LAN) IP addresses.
+    pub allow_http: bool,
+    /// Seconds to wait for the reply.
+    pub timeout_secs: u32,
+}
+
+impl Default for N8nSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            allow_http: false,
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// ElevenLabs text-to-speech. The API key lives in the OS keyring
+/// ("elevenlabs-api-key").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ElevenLabsSettings {
+    /// API address (changed only for tests and proxies).
+    pub base_url: String,
+    /// Voice for replies unless the profile has its own; empty: replies are
+    /// not spoken until one is chosen.
+    pub voice_id: String,
+    /// Speech model.
+    pub model_id: String,
+    /// Playback volume, 0.0–2.0.
+    pub volume: f32,
+    /// Speaking speed, 0.7–1.2 (ElevenLabs' range).
+    pub speed: f32,
+}
+
+impl Default for ElevenLabsSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.elevenlabs.io".to_owned(),
+            voice_id: String::new(),
+            model_id: "eleven_multilingual_v2".to_owned(),
+            volume: 1.0,
+            speed: 1.0,
+        }
+    }
+}
+
+/// Publishing each command to RabbitMQ. The password lives in the OS
+/// keyring ("rabbitmq-password").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RabbitMqSettings {
+    /// Publish command events.
+    pub enabled: bool,
+    /// Broker URL without the password.
+    pub url: String,
+    /// Exchange.
+    pub exchange: String,
+    /// Routing key.
+    pub routing_key: String,
+}
+
+impl Default for RabbitMqSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            url: "amqp://guest@127.0.0.1:5672/%2f".to_owned(),
+            exchange: "amq.topic".to_owned(),
+            routing_key: "thread.tonny.prompt".to_owned(),
+        }
+    }
 }
 
 /// Where and how speech is recognised.
@@ -313,7 +441,113 @@ impl Settings {
                 );
             }
         }
+        self.validate_commands(&mut bad);
         problems
+    }
+
+    fn validate_commands(&self, bad: &mut impl FnMut(&str, String)) {
+        for (i, p) in self.commands.prefixes.iter().enumerate() {
+            if !p.chars().any(char::is_alphanumeric) {
+                bad(
+                    &format!("commands.prefixes[{i}]"),
+                    format!("{p:?} has no words"),
+                );
+            }
+        }
+        if !self.n8n.url.trim().is_empty() {
+            if let Err(e) =
+                crate::integrations::n8n::check_url(self.n8n.url.trim(), self.n8n.allow_http)
+            {
+                bad("n8n.url", e.to_string());
+            }
+        }
+        if !(1..=300).contains(&self.n8n.timeout_secs) {
+            bad(
+                "n8n.timeout_secs",
+                format!(
+                    "{} must be between 1 and 300 seconds",
+                    self.n8n.timeout_secs
+                ),
+            );
+        }
+        let el = &self.elevenlabs;
+        if !(el.base_url.starts_with("https://") || el.base_url.starts_with("http://127.0.0.1")) {
+            bad(
+                "elevenlabs.base_url",
+                format!(
+                    "{:?} must start with https:// (plain http only to 127.0.0.1)",
+                    el.base_url
+                ),
+            );
+        }
+        if !(el.volume.is_finite() && (0.0..=2.0).contains(&el.volume)) {
+            bad(
+                "elevenlabs.volume",
+                format!("{} is outside 0.0–2.0", el.volume),
+            );
+        }
+        if !(el.speed.is_finite() && (0.7..=1.2).contains(&el.speed)) {
+            bad(
+                "elevenlabs.speed",
+                format!("{} is outside 0.7–1.2", el.speed),
+            );
+        }
+        let mq = &self.rabbitmq;
+        if !(mq.url.starts_with("amqp://") || mq.url.starts_with("amqps://")) {
+            bad(
+                "rabbitmq.url",
+                format!("{:?} must start with amqp:// or amqps://", mq.url),
+            );
+        }
+        if mq.url.split_once("://").is_some_and(|(_, rest)| {
+            rest.split('@')
+                .next()
+                .is_some_and(|user| user.contains(':') && rest.contains('@'))
+        }) {
+            bad(
+                "rabbitmq.url",
+                "must not contain a password: keep it in the keyring (`tonnytray secret set rabbitmq-password`)".into(),
+            );
+        }
+        if mq.routing_key.trim().is_empty() {
+            bad("rabbitmq.routing_key", "must not be empty".into());
+        }
+        for message in super::profiles::validate(&self.profiles) {
+            bad("profiles", message);
+        }
+        if !self.active_profile.is_empty()
+            && !self.profiles.iter().any(|p| p.name == self.active_profile)
+        {
+            bad(
+                "active_profile",
+                format!("there is no profile named {:?}", self.active_profile),
+            );
+        }
+    }
+
+    /// The profiles in use: the configured ones, or one admin profile
+    /// named "default".
+    #[must_use]
+    pub fn all_profiles(&self) -> Vec<Profile> {
+        if self.profiles.is_empty() {
+            vec![Profile::new(
+                crate::store::records::DEFAULT_PROFILE,
+                super::profiles::Role::Admin,
+            )]
+        } else {
+            self.profiles.clone()
+        }
+    }
+
+    /// The active profile (the first when the name matches none).
+    #[must_use]
+    pub fn profile(&self) -> Profile {
+        let all = self.all_profiles();
+        all.iter()
+            .find(|p| p.name == self.active_profile)
+            .or_else(|| all.first())
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The settings file's usual place: `$XDG_CONFIG_HOME/tonnytray/settings.toml`.
@@ -425,7 +659,11 @@ pub fn parse(text: &str) -> (Settings, Vec<Problem>) {
     };
     let mut problems = Vec::new();
     let mut accepted = toml::Table::try_from(Settings::default()).unwrap_or_default();
-    for (key, value) in leaves(&file) {
+    let mut leaves = leaves(&file);
+    // A key checked against another goes after it: `active_profile` names
+    // one of `profiles`.
+    leaves.sort_by_key(|(key, _)| key.first().is_some_and(|k| k == "active_profile"));
+    for (key, value) in leaves {
         let mut candidate = accepted.clone();
         set_leaf(&mut candidate, &key, value.clone());
         match toml::Value::Table(candidate.clone()).try_into::<Settings>() {
@@ -509,6 +747,19 @@ mod tests {
         assert!(d.validate().is_empty(), "{:?}", d.validate());
         let text = toml::to_string_pretty(&d).expect("serialise");
         assert_eq!(parse(&text), (d, Vec::new()));
+    }
+
+    #[test]
+    fn the_active_profile_may_name_a_profile_defined_after_it() {
+        let text = "active_profile = \"Kids\"\n[[profiles]]\nname = \"Dad\"\nrole = \"admin\"\n\
+                    [[profiles]]\nname = \"Kids\"\nrole = \"user\"\n";
+        let (s, problems) = parse(text);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(s.profile().name, "Kids");
+        let (s, problems) = parse("active_profile = \"Nobody\"\n");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "active_profile");
+        assert_eq!(s.profile().name, "default");
     }
 
     #[test]

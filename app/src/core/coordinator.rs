@@ -11,13 +11,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::commands::{self, Commands, Outputs, Pending, Reply};
 use super::replace;
+use super::route::{self, Route};
 use super::state::{self, Action, Facts};
 use crate::asr::AsrWorkerConfig;
 use crate::asr::transcript::NewWords;
 use crate::audio::vad::VadConfig;
 use crate::audio::worker::Source;
 use crate::config::settings::{HotkeyMode, Settings};
+use crate::integrations::deliver::Delivered;
+use crate::integrations::speech::SpeechEvent;
 use crate::integrations::typing::{TypeJob, TypeResult};
 use crate::messages::{Command, DictationState, Level, PipelineEvent, TypedOutcome, Utterance};
 use crate::runtime::Pipeline;
@@ -36,6 +40,10 @@ const SILENCE_PEAK: f32 = 0.01;
 /// The typing job id of a re-typed utterance: after every live one, and
 /// matching no session.
 const RETYPE: u64 = u64::MAX;
+/// Wrong PINs in a row before PINs must wait.
+const PIN_TRIES: u32 = 3;
+/// The first wait after too many wrong PINs.
+const PIN_WAIT: Duration = Duration::from_secs(30);
 /// How often utterances the store could not take are tried again.
 const SAVE_RETRY: Duration = Duration::from_secs(2);
 
@@ -71,6 +79,16 @@ pub struct Snapshot {
     pub notices: Vec<String>,
     /// The settings in force.
     pub settings: Arc<Settings>,
+    /// Commands waiting in the outbox, oldest first.
+    pub outbox: Vec<Pending>,
+    /// Why commands wait (empty when delivery is fine).
+    pub delivery_status: String,
+    /// The newest reply to a command.
+    pub reply: Option<Reply>,
+    /// The profile in use.
+    pub profile: String,
+    /// Its settings need an admin's PIN (kid and guest profiles).
+    pub locked: bool,
 }
 
 impl Snapshot {
@@ -88,6 +106,10 @@ pub enum CoreInput {
     Command(Command),
     /// What the typing thread did.
     Typed(TypeResult),
+    /// How an outbox delivery went.
+    Delivered(Delivered),
+    /// What the speech thread did.
+    Speech(SpeechEvent),
 }
 
 /// Called with every new snapshot, on the core thread: must not block.
@@ -141,6 +163,8 @@ pub struct CoreOptions {
     pub typer: Option<SyncSender<TypeJob>>,
     /// Where finished utterances are saved.
     pub store: store::Shared,
+    /// The threads commands use (delivery, speech, notifications).
+    pub outputs: Outputs,
 }
 
 /// The core's inbox, both ends.
@@ -169,6 +193,7 @@ impl Core {
         let (inbox, rx) = channel;
         let snapshot = SnapshotCell::default();
         let mut coordinator = Coordinator::new(options, snapshot.clone());
+        coordinator.inbox = Some(inbox.clone());
         coordinator.publish();
         let handle = std::thread::Builder::new()
             .name("core".into())
@@ -232,6 +257,8 @@ struct Session {
     /// Dictating: always for hotkey and button sessions; for voice
     /// activation once it heard speech (until then nothing is sent).
     speaking: bool,
+    /// Command or dictation, once the first words tell.
+    route: Route,
 }
 
 impl Session {
@@ -272,10 +299,21 @@ struct Coordinator {
     next_save: Option<Instant>,
     history_rev: u64,
     deleted: Option<store::Utterance>,
+    commands: Commands,
+    /// What became of the last command, for the status line.
+    command_status: Option<String>,
+    /// A kid or guest profile's settings were opened with an admin's PIN.
+    unlocked: bool,
+    /// The core's own inbox, for work it starts on other threads.
+    inbox: Option<SyncSender<CoreInput>>,
+    /// Wrong PINs in a row, and until when PINs are not even checked.
+    pin_failures: u32,
+    pin_wait_until: Option<Instant>,
 }
 
 impl Coordinator {
     fn new(options: CoreOptions, cell: SnapshotCell) -> Self {
+        let commands = Commands::new(options.outputs, options.store.get().as_deref());
         let mut me = Self {
             cell,
             settings: Arc::new(options.settings),
@@ -303,6 +341,12 @@ impl Coordinator {
             next_save: None,
             history_rev: 0,
             deleted: None,
+            commands,
+            command_status: None,
+            unlocked: false,
+            inbox: None,
+            pin_failures: 0,
+            pin_wait_until: None,
         };
         me.status = me.ready_status();
         me.load_log();
@@ -414,15 +458,20 @@ impl Coordinator {
             if self.next_save.is_some_and(|t| Instant::now() >= t) {
                 self.flush_unsaved();
             }
+            self.commands.pump(&self.settings);
             let running = self.active.is_some()
                 || !self.flushing.is_empty()
                 || self.monitor.is_some()
                 || !self.to_type.is_empty();
+            let wake = [self.next_save, self.commands.next_wake()]
+                .into_iter()
+                .flatten()
+                .min();
             let input = if running {
                 inbox.recv_timeout(PIPELINE_POLL)
-            } else if let Some(retry) = self.next_save {
-                // Only unsaved words wait: sleep until their next try.
-                inbox.recv_timeout(retry.saturating_duration_since(Instant::now()))
+            } else if let Some(t) = wake {
+                // Only unsaved words or waiting commands: sleep until their next try.
+                inbox.recv_timeout(commands::until(t))
             } else {
                 // Nothing running: sleep until someone asks for something.
                 inbox.recv().map_err(|_| RecvTimeoutError::Disconnected)
@@ -433,6 +482,14 @@ impl Coordinator {
                 }
                 Ok(CoreInput::Command(command)) => self.on_command(&command),
                 Ok(CoreInput::Typed(result)) => self.on_typed(result),
+                Ok(CoreInput::Delivered(d)) => {
+                    let store = self.store.get();
+                    self.commands
+                        .on_delivered(d, store.as_deref(), &self.settings);
+                    self.absorb_command_news();
+                    self.dirty = true;
+                }
+                Ok(CoreInput::Speech(event)) => self.on_speech(event),
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.drain_pipelines();
@@ -521,6 +578,13 @@ impl Coordinator {
             Command::DeleteUtterance(id) => self.delete(*id),
             Command::UndoDelete => self.undo_delete(),
             Command::Retype(id) => self.retype(*id),
+            Command::RetryOutbox => self.commands.retry_now(),
+            Command::StopSpeaking => self.commands.stop_speaking(),
+            Command::TestWebhook => self.test_webhook(),
+            Command::SwitchProfile { name, pin } => self.switch_profile(name, pin.as_ref()),
+            Command::Unlock(pin) => self.unlock(pin),
+            Command::Lock => self.unlocked = false,
+            Command::SetSecret { name, value } => self.set_secret(name, value.as_ref()),
             _ => {}
         }
         // A voice-activation session may have heard speech already: take its
@@ -626,6 +690,13 @@ impl Coordinator {
     }
 
     fn apply_settings(&mut self, settings: Settings) {
+        if self.locked() {
+            self.notices.push(format!(
+                "settings not applied: the {} profile needs an admin's PIN to change them",
+                self.settings.profile().name
+            ));
+            return;
+        }
         let problems = settings.validate();
         if !problems.is_empty() {
             for p in problems {
@@ -650,6 +721,8 @@ impl Coordinator {
             tracing::warn!("settings not copied to the store: {e}");
         }
         self.settings = Arc::new(settings);
+        self.commands.retry_now();
+        self.commands.configure_speech(&self.settings);
         self.error = None;
         if standby_changed {
             // Re-armed with the new settings by the loop.
@@ -768,6 +841,7 @@ impl Coordinator {
                     silent_since: None,
                     warned_silent: false,
                     speaking: !gated,
+                    route: Route::Undecided,
                 });
             }
             Err(e) => self.fail(format!("cannot start dictation: {e}")),
@@ -911,10 +985,20 @@ impl Coordinator {
     }
 
     fn on_transcript(&mut self, id: u64, is_active: bool, committed: String, tentative: String) {
+        let settings = Arc::clone(&self.settings);
         let piece = self.session_mut(id).and_then(|s| {
             s.committed.clone_from(&committed);
             s.tentative.clone_from(&tentative);
-            s.words.take(&committed, false)
+            // Nothing is typed until the first words tell dictation from a
+            // command; a command is never typed.
+            if s.route == Route::Undecided {
+                s.route = route::classify(&committed, &settings.commands.prefixes);
+            }
+            if s.route == Route::Dictation {
+                s.words.take(&committed, false)
+            } else {
+                None
+            }
         });
         if is_active || !self.listening() {
             self.committed = committed;
@@ -968,7 +1052,19 @@ impl Coordinator {
 
     /// Ends an utterance: types its last words, logs it, drops its pipeline.
     fn finish(&mut self, id: u64, text: &str, failure: Option<String>) {
-        let last_piece = self.session_mut(id).and_then(|s| s.words.take(text, true));
+        let settings = Arc::clone(&self.settings);
+        let last_piece = self.session_mut(id).and_then(|s| {
+            s.route = match route::classify(text, &settings.commands.prefixes) {
+                // Only the start of a prefix ("Hey"), and nothing after it.
+                Route::Undecided => Route::Dictation,
+                r => r,
+            };
+            if s.route == Route::Dictation {
+                s.words.take(text, true)
+            } else {
+                None
+            }
+        });
         if let Some(piece) = last_piece {
             self.type_piece(id, &piece);
         }
@@ -996,7 +1092,10 @@ impl Coordinator {
                 went: destination(&session.typed),
             };
             // Saved before the utterance is reported anywhere.
-            let saved = self.save(id, record);
+            let (saved, typed) = match &session.route {
+                Route::Command(command) => self.finish_command(id, command, record),
+                _ => (self.save(id, record), session.typed.clone()),
+            };
             if saved.is_some() {
                 self.history_rev += 1;
             }
@@ -1005,7 +1104,7 @@ impl Coordinator {
                 id,
                 at,
                 text: text.to_owned(),
-                typed: session.typed.clone(),
+                typed,
                 saved,
             });
             if log.len() > LOG_LEN {
@@ -1020,7 +1119,9 @@ impl Coordinator {
         match failure {
             Some(message) => self.fail(message),
             None if !self.listening() && self.flushing.is_empty() => {
-                self.status = if text.trim().is_empty() {
+                self.status = if let Some(status) = self.command_status.take() {
+                    status
+                } else if text.trim().is_empty() {
                     "Heard nothing. ".to_owned() + &self.idle_status()
                 } else {
                     self.idle_status()
@@ -1030,6 +1131,248 @@ impl Coordinator {
         }
         // The pipeline's threads are done; joining them is quick.
         drop(session);
+    }
+
+    /// Checks and queues a command utterance; returns its store id and
+    /// what the transcript log says of it.
+    fn finish_command(
+        &mut self,
+        id: u64,
+        command: &str,
+        record: store::Utterance,
+    ) -> (Option<u64>, TypedOutcome) {
+        let store = match self.store.get_or_open() {
+            Ok(s) => s,
+            Err(e) => {
+                self.notices
+                    .push(format!("the history store cannot be opened: {e}"));
+                None
+            }
+        };
+        let settings = Arc::clone(&self.settings);
+        match self
+            .commands
+            .route(store.as_deref(), &settings, command, record)
+        {
+            Ok(routed) => {
+                self.command_status = Some(routed.status);
+                let said = match routed.went {
+                    store::Destination::N8n => "command: queued for n8n".to_owned(),
+                    other => format!("command {}", other.describe()),
+                };
+                self.absorb_command_news();
+                (routed.saved, TypedOutcome::NotTyped(said))
+            }
+            Err(unsaved) => {
+                let super::commands::Unsaved {
+                    error: e,
+                    mut record,
+                } = *unsaved;
+                let why = format!("command not sent: the store could not keep it ({e})");
+                self.notices
+                    .push(format!("{why}; its words are kept in the history"));
+                record.went = store::Destination::Nowhere { why: why.clone() };
+                self.command_status = Some(why.clone());
+                (self.save(id, record), TypedOutcome::NotTyped(why))
+            }
+        }
+    }
+
+    /// Moves the command side's notices into the core's.
+    fn absorb_command_news(&mut self) {
+        self.notices.append(&mut self.commands.notices);
+        if self.commands.changed {
+            self.commands.changed = false;
+            self.dirty = true;
+        }
+    }
+
+    fn on_speech(&mut self, event: SpeechEvent) {
+        self.dirty = true;
+        let (job, failed, speech_ms) = match event {
+            SpeechEvent::Started { .. } => return,
+            SpeechEvent::Finished { job_id, tts_ms } => (job_id, None, Some(tts_ms)),
+            SpeechEvent::Failed { job_id, error, .. } => (job_id, Some(error), None),
+            SpeechEvent::Cancelled { job_id } => (job_id, None, None),
+        };
+        let utterance = self.commands.on_speech_done(job, failed);
+        self.absorb_command_news();
+        if let (Some(u), Some(ms)) = (utterance, speech_ms) {
+            let ms = u32::try_from(ms).unwrap_or(u32::MAX);
+            self.change_history("record the speech latency", |s| {
+                s.update(u, |r| r.latency.speech_ms = Some(ms)).map(drop)
+            });
+        }
+    }
+
+    /// Whether the settings need an admin's PIN now.
+    fn locked(&self) -> bool {
+        let gate =
+            super::policy::settings_gate(&self.settings.all_profiles(), &self.settings.profile());
+        !self.unlocked && gate != super::policy::PinGate::Open
+    }
+
+    fn unlock(&mut self, pin: &crate::secrets::Secret) {
+        if !self.pin_may_be_tried() {
+            return;
+        }
+        if super::policy::admin_pin_matches(&self.settings.all_profiles(), pin.expose()) {
+            self.unlocked = true;
+            self.pin_failures = 0;
+        } else {
+            self.wrong_pin("a wrong PIN was entered to open the settings");
+        }
+    }
+
+    /// A 4-digit PIN has 10 000 values: after [`PIN_TRIES`] wrong ones in a
+    /// row, PINs wait [`PIN_WAIT`] (doubling each time) before being checked.
+    fn pin_may_be_tried(&mut self) -> bool {
+        match self.pin_wait_until {
+            Some(t) if Instant::now() < t => {
+                self.notices.push(format!(
+                    "too many wrong PINs: try again in {} s",
+                    t.saturating_duration_since(Instant::now()).as_secs().max(1)
+                ));
+                false
+            }
+            _ => true,
+        }
+    }
+
+    fn wrong_pin(&mut self, what: &str) {
+        self.pin_failures += 1;
+        self.notices.push("wrong PIN".into());
+        self.log_activity("pin", what);
+        if self.pin_failures >= PIN_TRIES {
+            let doublings = (self.pin_failures - PIN_TRIES).min(6);
+            self.pin_wait_until = Some(Instant::now() + PIN_WAIT * (1 << doublings));
+        }
+    }
+
+    fn switch_profile(&mut self, name: &str, pin: Option<&crate::secrets::Secret>) {
+        let all = self.settings.all_profiles();
+        let Some(to) = all.iter().find(|p| p.name == name) else {
+            self.notices
+                .push(format!("there is no profile named {name:?}"));
+            return;
+        };
+        let current = self.settings.profile();
+        let gate = super::policy::switch_gate(&all, &current, to);
+        if gate != super::policy::PinGate::Open && !self.unlocked {
+            if pin.is_some() && !self.pin_may_be_tried() {
+                return;
+            }
+            let ok = pin.is_some_and(|p| gate.opens_with(&all, to, p.expose()));
+            if pin.is_some() && !ok {
+                self.wrong_pin(&format!(
+                    "a wrong PIN was entered to switch from {} to {name}",
+                    current.name
+                ));
+                return;
+            }
+            if !ok {
+                self.notices.push(match gate {
+                    super::policy::PinGate::ProfilePin => {
+                        format!("the {name} profile's PIN is needed")
+                    }
+                    _ => format!(
+                        "an admin's PIN is needed to leave the {} profile",
+                        current.name
+                    ),
+                });
+                self.log_activity(
+                    "pin",
+                    &format!("refused a switch from {} to {name}", current.name),
+                );
+                return;
+            }
+        }
+        let mut settings = (*self.settings).clone();
+        settings.active_profile = name.to_owned();
+        self.unlocked = false;
+        if let Some(path) = &self.settings_path
+            && let Err(e) = settings.save(path)
+        {
+            self.notices.push(format!(
+                "the profile is in use but could not be saved to {}: {e}",
+                path.display()
+            ));
+        }
+        self.settings = Arc::new(settings);
+        self.log_activity(
+            "profile",
+            &format!("switched from {} to {name}", current.name),
+        );
+        self.status = format!("Profile: {name}");
+    }
+
+    fn log_activity(&mut self, kind: &str, message: &str) {
+        if let Some(s) = self.store.get()
+            && let Err(e) = s.log_activity(kind, message)
+        {
+            tracing::warn!("activity log: {e}");
+        }
+    }
+
+    fn test_webhook(&mut self) {
+        let Some(secrets) = self.commands.secrets().cloned() else {
+            self.notices
+                .push("the n8n test needs the keyring, which is not available".into());
+            return;
+        };
+        let settings = Arc::clone(&self.settings);
+        // The test runs off the core thread; its result comes back as a notice.
+        let inbox = self.inbox.clone();
+        let spawned = std::thread::Builder::new()
+            .name("n8n-test".into())
+            .spawn(move || {
+                let text = match crate::integrations::deliver::webhook(&settings, &*secrets) {
+                    Ok(hook) => match hook.test_connection() {
+                        Ok(reply) => format!(
+                            "n8n test: the webhook answered{}",
+                            reply.text.map(|t| format!(": {t}")).unwrap_or_default()
+                        ),
+                        Err(e) => format!("n8n test failed: {e}"),
+                    },
+                    Err(f) => format!("n8n test failed: {}", f.message),
+                };
+                if let Some(inbox) = inbox {
+                    let _ = inbox.send(CoreInput::Command(Command::Notice(text)));
+                }
+            });
+        if let Err(e) = spawned {
+            self.notices
+                .push(format!("the n8n test could not start: {e}"));
+        } else {
+            self.status = "Testing the n8n webhook…".into();
+        }
+    }
+
+    fn set_secret(&mut self, name: &str, value: Option<&crate::secrets::Secret>) {
+        let Some(secrets) = self.commands.secrets().cloned() else {
+            self.notices
+                .push("there is no keyring to keep it in".into());
+            return;
+        };
+        let result = match value {
+            Some(v) => secrets.set(name, v),
+            None => secrets.delete(name),
+        };
+        match result {
+            Ok(()) => {
+                self.status = format!(
+                    "{name} {} the keyring",
+                    if value.is_some() {
+                        "saved in"
+                    } else {
+                        "removed from"
+                    }
+                );
+                self.commands.retry_now();
+                self.commands.configure_speech(&self.settings);
+            }
+            Err(e) => self.notices.push(format!("{name} could not be saved: {e}")),
+        }
     }
 
     fn type_piece(&mut self, id: u64, piece: &str) {
@@ -1156,6 +1499,11 @@ impl Coordinator {
             undo: self.deleted.as_ref().map(|u| u.text.clone()),
             notices: self.notices.clone(),
             settings: Arc::clone(&self.settings),
+            outbox: self.commands.pending(),
+            delivery_status: self.commands.status.clone(),
+            reply: self.commands.reply.clone(),
+            profile: self.settings.profile().name,
+            locked: self.locked(),
         };
         self.cell.publish(snapshot);
     }
@@ -1225,6 +1573,7 @@ mod tests {
                 notices: Vec::new(),
                 typer: None,
                 store: shared.clone(),
+                outputs: Default::default(),
             },
             SnapshotCell::default(),
         );

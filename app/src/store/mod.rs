@@ -10,6 +10,7 @@
 
 pub mod backup;
 pub mod export;
+pub mod outbox;
 pub mod records;
 
 use std::path::{Path, PathBuf};
@@ -345,37 +346,67 @@ impl Store {
     /// the disk is full.
     pub fn add_utterance(&self, u: &Utterance) -> Result<u64, StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        let id = {
-            let mut table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
-            let mut id = u.id.max(1);
-            while table.get(id).map_err(|e| self.err(e))?.is_some() {
-                id += 1;
-            }
-            let stored = Utterance { id, ..u.clone() };
-            table
-                .insert(id, records::encode_utterance(&stored).as_slice())
-                .map_err(|e| self.err(e))?;
-            let mut stats = txn.open_table(STATS).map_err(|e| self.err(e))?;
-            let day = records::day_of(id);
-            let mut s = match stats
-                .get((day, u.profile.as_str()))
-                .map_err(|e| self.err(e))?
-            {
-                Some(v) => records::decode_stats(day, &u.profile, v.value())
-                    .map_err(|e| damaged(&self.path, &e))?,
-                None => DayStats::default(),
-            };
-            s.add(&stored);
-            stats
-                .insert(
-                    (day, u.profile.as_str()),
-                    records::encode_stats(&s).as_slice(),
-                )
-                .map_err(|e| self.err(e))?;
-            id
-        };
+        let id = self.insert_utterance(&txn, u)?;
         txn.commit().map_err(|e| self.err(e))?;
         Ok(id)
+    }
+
+    /// Inside `txn`: saves `u` under a free id at or after its own, and
+    /// counts it in the day's statistics.
+    fn insert_utterance(
+        &self,
+        txn: &redb::WriteTransaction,
+        u: &Utterance,
+    ) -> Result<u64, StoreError> {
+        let mut table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+        let mut id = u.id.max(1);
+        while table.get(id).map_err(|e| self.err(e))?.is_some() {
+            id += 1;
+        }
+        let stored = Utterance { id, ..u.clone() };
+        table
+            .insert(id, records::encode_utterance(&stored).as_slice())
+            .map_err(|e| self.err(e))?;
+        let mut stats = txn.open_table(STATS).map_err(|e| self.err(e))?;
+        let day = records::day_of(id);
+        let mut s = match stats
+            .get((day, u.profile.as_str()))
+            .map_err(|e| self.err(e))?
+        {
+            Some(v) => records::decode_stats(day, &u.profile, v.value())
+                .map_err(|e| damaged(&self.path, &e))?,
+            None => DayStats::default(),
+        };
+        s.add(&stored);
+        stats
+            .insert(
+                (day, u.profile.as_str()),
+                records::encode_stats(&s).as_slice(),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(id)
+    }
+
+    /// Inside `txn`: changes one utterance with `f`; returns the new record.
+    fn change_utterance(
+        &self,
+        txn: &redb::WriteTransaction,
+        id: u64,
+        f: impl FnOnce(&mut Utterance),
+    ) -> Result<Utterance, StoreError> {
+        let mut table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+        let mut u = match table.get(id).map_err(|e| self.err(e))? {
+            Some(v) => {
+                records::decode_utterance(id, v.value()).map_err(|e| damaged(&self.path, &e))?
+            }
+            None => return Err(StoreError::NoSuchUtterance(id)),
+        };
+        f(&mut u);
+        u.id = id;
+        table
+            .insert(id, records::encode_utterance(&u).as_slice())
+            .map_err(|e| self.err(e))?;
+        Ok(u)
     }
 
     /// Puts an utterance back exactly as it was (undo of a delete, import);
@@ -417,21 +448,7 @@ impl Store {
     /// [`StoreError::NoSuchUtterance`], or a read/write failure.
     pub fn update(&self, id: u64, f: impl FnOnce(&mut Utterance)) -> Result<Utterance, StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        let updated = {
-            let mut table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
-            let mut u = match table.get(id).map_err(|e| self.err(e))? {
-                Some(v) => {
-                    records::decode_utterance(id, v.value()).map_err(|e| damaged(&self.path, &e))?
-                }
-                None => return Err(StoreError::NoSuchUtterance(id)),
-            };
-            f(&mut u);
-            u.id = id;
-            table
-                .insert(id, records::encode_utterance(&u).as_slice())
-                .map_err(|e| self.err(e))?;
-            u
-        };
+        let updated = self.change_utterance(&txn, id, f)?;
         txn.commit().map_err(|e| self.err(e))?;
         Ok(updated)
     }

@@ -76,6 +76,36 @@ pub struct Latencies {
     pub typing_ms: Option<u32>,
     /// Final text → reply from the command webhook.
     pub command_ms: Option<u32>,
+    /// Reply → first sound of its spoken version. Stored as a trailing
+    /// extension after the version-1 body (see [`encode_utterance`]).
+    #[serde(default)]
+    pub speech_ms: Option<u32>,
+}
+
+impl Latencies {
+    /// "text 420 ms · n8n 90 ms · speech 1200 ms", or `None` when nothing
+    /// was measured.
+    #[must_use]
+    pub fn describe(&self) -> Option<String> {
+        let parts: Vec<String> = [
+            ("text", self.final_text_ms),
+            ("typing", self.typing_ms),
+            ("n8n", self.command_ms),
+            ("speech", self.speech_ms),
+        ]
+        .into_iter()
+        .filter_map(|(name, ms)| ms.map(|ms| format!("{name} {ms} ms")))
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(" · "))
+    }
+}
+
+/// The version-1 encoding of [`Latencies`] (without the extensions).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct LatenciesV1 {
+    final_text_ms: Option<u32>,
+    typing_ms: Option<u32>,
+    command_ms: Option<u32>,
 }
 
 /// One finished utterance, as stored.
@@ -182,7 +212,7 @@ struct UtteranceBody<'a> {
     text: &'a str,
     favourite: bool,
     duration_ms: u32,
-    latency: Latencies,
+    latency: LatenciesV1,
     went: &'a Destination,
 }
 
@@ -192,7 +222,7 @@ struct UtteranceOwned {
     text: String,
     favourite: bool,
     duration_ms: u32,
-    latency: Latencies,
+    latency: LatenciesV1,
     went: Destination,
 }
 
@@ -207,14 +237,18 @@ pub struct Head<'a> {
     pub favourite: bool,
 }
 
-fn with_version(body: Result<Vec<u8>, postcard::Error>) -> Vec<u8> {
+pub(crate) fn with_version(body: Result<Vec<u8>, postcard::Error>) -> Vec<u8> {
     // Encoding plain structs to a Vec cannot fail.
     let mut out = vec![ENCODING];
     out.extend(body.unwrap_or_default());
     out
 }
 
-fn body<'a>(what: &'static str, key: String, bytes: &'a [u8]) -> Result<&'a [u8], DecodeError> {
+pub(crate) fn body<'a>(
+    what: &'static str,
+    key: String,
+    bytes: &'a [u8],
+) -> Result<&'a [u8], DecodeError> {
     match bytes.split_first() {
         Some((&ENCODING, rest)) => Ok(rest),
         Some((v, _)) => Err(DecodeError {
@@ -230,7 +264,7 @@ fn body<'a>(what: &'static str, key: String, bytes: &'a [u8]) -> Result<&'a [u8]
     }
 }
 
-fn bad(what: &'static str, key: String, e: &postcard::Error) -> DecodeError {
+pub(crate) fn bad(what: &'static str, key: String, e: &postcard::Error) -> DecodeError {
     DecodeError {
         what,
         key,
@@ -239,16 +273,29 @@ fn bad(what: &'static str, key: String, e: &postcard::Error) -> DecodeError {
 }
 
 /// Encodes an utterance's value (the id is the key).
+///
+/// Fields added after version 1 follow its body as trailing extensions
+/// (today: `speech_ms: Option<u32>`, written only when set). Older builds
+/// ignore bytes after the body, and a body without them decodes the
+/// extensions as absent, so no version bump or migration is needed.
 #[must_use]
 pub fn encode_utterance(u: &Utterance) -> Vec<u8> {
-    with_version(postcard::to_stdvec(&UtteranceBody {
+    let mut out = with_version(postcard::to_stdvec(&UtteranceBody {
         profile: &u.profile,
         text: &u.text,
         favourite: u.favourite,
         duration_ms: u.duration_ms,
-        latency: u.latency,
+        latency: LatenciesV1 {
+            final_text_ms: u.latency.final_text_ms,
+            typing_ms: u.latency.typing_ms,
+            command_ms: u.latency.command_ms,
+        },
         went: &u.went,
-    }))
+    }));
+    if u.latency.speech_ms.is_some() {
+        out.extend(postcard::to_stdvec(&u.latency.speech_ms).unwrap_or_default());
+    }
+    out
 }
 
 /// Decodes an utterance stored under `id`.
@@ -257,15 +304,27 @@ pub fn encode_utterance(u: &Utterance) -> Vec<u8> {
 /// When the bytes are not a known encoding.
 pub fn decode_utterance(id: u64, bytes: &[u8]) -> Result<Utterance, DecodeError> {
     let body = body("utterance", id.to_string(), bytes)?;
-    let (o, _): (UtteranceOwned, _) =
+    let (o, rest): (UtteranceOwned, _) =
         postcard::take_from_bytes(body).map_err(|e| bad("utterance", id.to_string(), &e))?;
+    let speech_ms = if rest.is_empty() {
+        None
+    } else {
+        postcard::take_from_bytes::<Option<u32>>(rest)
+            .map_err(|e| bad("utterance", id.to_string(), &e))?
+            .0
+    };
     Ok(Utterance {
         id,
         profile: o.profile,
         text: o.text,
         favourite: o.favourite,
         duration_ms: o.duration_ms,
-        latency: o.latency,
+        latency: Latencies {
+            final_text_ms: o.latency.final_text_ms,
+            typing_ms: o.latency.typing_ms,
+            command_ms: o.latency.command_ms,
+            speech_ms,
+        },
         went: o.went,
     })
 }
@@ -421,6 +480,7 @@ mod tests {
                 final_text_ms: Some(420),
                 typing_ms: None,
                 command_ms: Some(90),
+                speech_ms: Some(1_200),
             },
             went: Destination::Nowhere {
                 why: "typing off".into(),
@@ -455,6 +515,7 @@ mod tests {
                 final_text_ms: Some(5),
                 typing_ms: None,
                 command_ms: None,
+                speech_ms: None,
             },
             went: Destination::Typed,
         };

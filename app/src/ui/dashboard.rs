@@ -32,7 +32,11 @@ pub fn draw(
     });
     ui.separator();
     match tab {
-        Tab::Transcript => transcript(ui, snapshot, actions),
+        Tab::Transcript => {
+            super::commands::reply(ui, snapshot, actions);
+            super::commands::outbox(ui, snapshot, true, actions);
+            transcript(ui, snapshot, actions);
+        }
         Tab::History => super::history::draw(ui, snapshot, &mut state.history, actions),
         Tab::Settings => settings::draw(ui, snapshot, state, actions),
         Tab::Logs => logs(ui, &state.logs),

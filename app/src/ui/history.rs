@@ -190,6 +190,9 @@ fn results(ui: &mut Ui, view: &HistoryView, actions: &mut Vec<UiAction>) {
                     }
                 });
                 ui.label(&u.text);
+                if let Some(l) = u.latency.describe() {
+                    ui.label(RichText::new(l).small().weak());
+                }
                 ui.horizontal(|ui| {
                     if ui.small_button("Copy").clicked() {
                         actions.push(UiAction::Copy(u.text.clone()));

@@ -1,13 +1,16 @@
 //! Drawing, and nothing else: the popover ([`popover`]), the dashboard with
 //! its transcript, history, settings and logs tabs ([`dashboard`],
-//! [`history`], [`settings`]) and
+//! [`history`], [`settings`]), commands, replies and profiles
+//! ([`commands`]) and
 //! small widgets ([`widgets`]). Every function here takes the core's
 //! [`Snapshot`] and the window's own [`UiState`] and returns what the user
 //! asked for as [`UiAction`]s; none touches a channel or a file.
 
+pub mod commands;
 pub mod dashboard;
 pub mod history;
 pub mod popover;
+pub mod profiles;
 pub mod settings;
 pub mod widgets;
 
@@ -78,6 +81,14 @@ pub struct UiState {
     pub logs: Vec<String>,
     /// The History tab.
     pub history: history::HistoryView,
+    /// A PIN being typed (kid and guest profiles); cleared when sent.
+    pub pin_entry: String,
+    /// The profile a locked profile wants to switch to, waiting for a PIN.
+    pub switch_to: Option<String>,
+    /// Tokens and keys being typed for the keyring, by keyring name.
+    pub secret_entries: std::collections::HashMap<&'static str, String>,
+    /// New PINs being typed in the profiles editor, by profile name.
+    pub profile_pins: std::collections::HashMap<String, String>,
 }
 
 /// Draws the whole window and returns the user's requests.

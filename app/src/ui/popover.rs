@@ -48,6 +48,9 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
     widgets::level_meter(ui, snapshot.level.peak);
     widgets::waveform(ui, &snapshot.waveform);
     widgets::live_transcript(ui, snapshot);
+    super::commands::reply(ui, snapshot, actions);
+    super::commands::outbox(ui, snapshot, false, actions);
+    super::commands::profiles(ui, snapshot, state, actions);
     ui.add_space(4.0);
     ui.horizontal(|ui| {
         if ui.button("Open dashboard").clicked() {

@@ -5,14 +5,24 @@
 use egui::{RichText, Ui};
 
 use super::{UiAction, UiState, widgets};
-use crate::config::settings::{HotkeyMode, Replacement, Settings, Theme, TypingMethod};
+use crate::config::profiles::ResponseMode;
+use crate::config::settings::{
+    Confirmation, HotkeyMode, Replacement, Settings, Theme, TypingMethod,
+};
 use crate::core::Snapshot;
 use crate::messages::Command;
 
 /// Draws the settings tab.
 pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut Vec<UiAction>) {
+    if snapshot.locked {
+        state.draft = None;
+        super::commands::unlock(ui, snapshot, state, actions);
+        return;
+    }
     let in_force = snapshot.settings.as_ref();
     let devices = state.devices.clone();
+    let secrets = &mut state.secret_entries;
+    let pins = &mut state.profile_pins;
     let draft = state.draft.get_or_insert_with(|| in_force.clone());
     // Apply and Revert stay in view above the scrolling form.
     let problems = draft.validate();
@@ -56,6 +66,38 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
         section(ui, "Voice activation", |ui| voice(ui, draft));
         section(ui, "Typing", |ui| typing(ui, draft));
         section(ui, "Replacements", |ui| replacements(ui, draft));
+        section(ui, "Commands", |ui| commands(ui, draft));
+        section(ui, "n8n", |ui| {
+            n8n(ui, draft, actions);
+            super::commands::secret_field(
+                ui,
+                secrets,
+                crate::secrets::N8N_TOKEN,
+                "Bearer token",
+                actions,
+            );
+        });
+        section(ui, "Spoken replies (ElevenLabs)", |ui| {
+            elevenlabs(ui, draft);
+            super::commands::secret_field(
+                ui,
+                secrets,
+                crate::secrets::ELEVENLABS_KEY,
+                "API key",
+                actions,
+            );
+        });
+        section(ui, "RabbitMQ events", |ui| {
+            rabbitmq(ui, draft);
+            super::commands::secret_field(
+                ui,
+                secrets,
+                crate::secrets::RABBITMQ_PASSWORD,
+                "Password",
+                actions,
+            );
+        });
+        section(ui, "Profiles", |ui| super::profiles::edit(ui, draft, pins));
         section(ui, "History backups", |ui| backups(ui, draft, actions));
         section(ui, "Appearance", |ui| appearance(ui, draft));
     });
@@ -103,7 +145,7 @@ fn section(ui: &mut Ui, title: &str, body: impl FnOnce(&mut Ui)) {
 }
 
 /// A labelled single-line text field.
-fn text_field(ui: &mut Ui, label: &str, value: &mut String) {
+pub(super) fn text_field(ui: &mut Ui, label: &str, value: &mut String) {
     ui.horizontal(|ui| {
         let l = ui.label(label);
         ui.text_edit_singleline(value).labelled_by(l.id);
@@ -111,7 +153,7 @@ fn text_field(ui: &mut Ui, label: &str, value: &mut String) {
 }
 
 /// A labelled comma-separated list.
-fn list_field(ui: &mut Ui, label: &str, values: &mut Vec<String>) {
+pub(super) fn list_field(ui: &mut Ui, label: &str, values: &mut Vec<String>) {
     let mut text = values.join(", ");
     ui.horizontal(|ui| {
         let l = ui.label(label);
@@ -246,4 +288,79 @@ fn appearance(ui: &mut Ui, s: &mut Settings) {
         ui.radio_value(&mut s.ui.theme, Theme::Dark, "Dark");
     });
     ui.checkbox(&mut s.ui.start_hidden, "Start hidden in the tray");
+}
+
+fn commands(ui: &mut Ui, s: &mut Settings) {
+    let c = &mut s.commands;
+    list_field(
+        ui,
+        "Command words (e.g. Computer, Hey House)",
+        &mut c.prefixes,
+    );
+    response_mode(ui, "Replies", "reply mode", &mut c.response_mode);
+    ui.horizontal(|ui| {
+        ui.label("Confirm commands");
+        ui.radio_value(&mut c.confirmation, Confirmation::Silent, "Silently");
+        ui.radio_value(
+            &mut c.confirmation,
+            Confirmation::Visual,
+            "With a notification",
+        );
+        ui.radio_value(&mut c.confirmation, Confirmation::Audio, "With a beep");
+    });
+}
+
+/// Radio buttons for a reply mode.
+pub(super) fn response_mode(ui: &mut Ui, label: &str, id: &str, mode: &mut ResponseMode) {
+    ui.push_id(id, |ui| {
+        ui.horizontal(|ui| {
+            ui.label(label);
+            ui.radio_value(mode, ResponseMode::Text, "Show");
+            ui.radio_value(mode, ResponseMode::Voice, "Speak");
+            ui.radio_value(mode, ResponseMode::Both, "Show and speak");
+        });
+    });
+}
+
+fn n8n(ui: &mut Ui, s: &mut Settings, actions: &mut Vec<UiAction>) {
+    let n = &mut s.n8n;
+    text_field(ui, "Webhook URL", &mut n.url);
+    ui.checkbox(
+        &mut n.allow_http,
+        "Allow plain http to this computer and my home network (IP addresses only)",
+    );
+    ui.horizontal(|ui| {
+        let l = ui.label("Wait for a reply (s)");
+        ui.add(egui::DragValue::new(&mut n.timeout_secs).range(1..=300))
+            .labelled_by(l.id);
+    });
+    ui.horizontal(|ui| {
+        if ui.button("Test").clicked() {
+            actions.push(UiAction::Core(Command::TestWebhook));
+        }
+        ui.label(
+            RichText::new(
+                "Sends \"TonnyTray test\" with the settings in force; apply changes first.",
+            )
+            .small()
+            .weak(),
+        );
+    });
+}
+
+fn elevenlabs(ui: &mut Ui, s: &mut Settings) {
+    let e = &mut s.elevenlabs;
+    text_field(ui, "Voice id", &mut e.voice_id);
+    text_field(ui, "Model", &mut e.model_id);
+    ui.add(egui::Slider::new(&mut e.volume, 0.0..=2.0).text("Volume"));
+    ui.add(egui::Slider::new(&mut e.speed, 0.7..=1.2).text("Speed"));
+    text_field(ui, "API address", &mut e.base_url);
+}
+
+fn rabbitmq(ui: &mut Ui, s: &mut Settings) {
+    let r = &mut s.rabbitmq;
+    ui.checkbox(&mut r.enabled, "Publish each command to RabbitMQ");
+    text_field(ui, "Broker URL (no password)", &mut r.url);
+    text_field(ui, "Exchange", &mut r.exchange);
+    text_field(ui, "Routing key", &mut r.routing_key);
 }

@@ -1,0 +1,359 @@
+//! The OS keyring for real: `secrets::Keyring` against gnome-keyring's
+//! Secret Service in a private D-Bus session (`dbus-run-session`), with
+//! HOME and the XDG dirs in a temporary directory.
+//!
+//! The test re-runs itself inside the session, one step per run: each run
+//! starts a fresh keyring daemon on the same files, so reading a value in a
+//! later run proves it was kept on disk, and searching every file
+//! afterwards proves it was not kept in clear. `#[ignore]`d (CI runs it
+//! with `--run-ignored all`); needs the Debian packages `dbus-daemon`
+//! (dbus-run-session) and `gnome-keyring`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tonnytray::secrets::{ELEVENLABS_KEY, Keyring, N8N_TOKEN, Secret, SecretError, SecretStore};
+
+/// Set in the re-run: which step to do.
+const STEP_ENV: &str = "TONNYTRAY_KEYRING_TEST_STEP";
+/// Set in the re-run: the value to store and look for.
+const VALUE_ENV: &str = "TONNYTRAY_KEYRING_TEST_VALUE";
+/// This test's name, to re-run only it.
+const TEST_NAME: &str = "keyring_keeps_secrets_encrypted_on_disk_and_round_trips";
+/// Starts an unlocked keyring daemon in the session, then the command.
+const IN_SESSION: &str = "printf %s \"$KEYRING_TEST_PASSWORD\" \
+    | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 97; exec \"$@\"";
+
+#[test]
+#[ignore = "real peer: gnome-keyring in a private D-Bus session"]
+fn keyring_keeps_secrets_encrypted_on_disk_and_round_trips() {
+    if let Ok(step) = std::env::var(STEP_ENV) {
+        let value = std::env::var(VALUE_ENV).expect("the value to store");
+        run_step(&step, &value);
+        return;
+    }
+    if !tools_present() {
+        return;
+    }
+    let dirs = Dirs::new();
+    let value = unique_value();
+
+    dirs.step("set", &value, true);
+    let keyring_files = files_under(&dirs.data.join("keyrings"));
+    assert!(
+        keyring_files
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "keyring")),
+        "gnome-keyring wrote no keyring file under {}: {keyring_files:?}",
+        dirs.data.display()
+    );
+    let in_clear = files_holding(dirs.root.path(), value.as_bytes());
+    assert!(
+        in_clear.is_empty(),
+        "the secret is stored in clear in {in_clear:?}"
+    );
+
+    // A new daemon on the same files: only the encrypted file can answer.
+    dirs.step("get", &value, true);
+    dirs.step("delete", &value, true);
+    dirs.step("absent", &value, true);
+    // Outside any D-Bus session: a clear error, and nothing written anywhere.
+    dirs.step("no-service", &value, false);
+    let in_clear = files_holding(dirs.root.path(), value.as_bytes());
+    assert!(in_clear.is_empty(), "the secret reached {in_clear:?}");
+
+    // The search itself finds a value that is there.
+    let canary = dirs.home.join(".config/canary");
+    std::fs::write(&canary, format!("x{value}y")).expect("write canary");
+    assert_eq!(files_holding(dirs.root.path(), value.as_bytes()), [canary]);
+}
+
+#[test]
+#[ignore = "real peer: gnome-keyring in a private D-Bus session"]
+fn secret_subcommand_keeps_values_in_the_keyring_and_never_prints_them() {
+    if !tools_present() {
+        return;
+    }
+    let dirs = Dirs::new();
+    let value = unique_value();
+
+    let out = dirs.cli(&["set", ELEVENLABS_KEY], &format!("{value}\n"), true);
+    assert!(out.status.success(), "set failed:\n{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("elevenlabs-api-key is stored"),
+        "{}",
+        describe(&out)
+    );
+
+    // A new session (and daemon): the value was kept, and is not shown.
+    let out = dirs.cli(&["list"], "", true);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "list failed:\n{}", describe(&out));
+    assert!(
+        listing.contains("elevenlabs-api-key   set")
+            && listing.contains("n8n-token            not set"),
+        "{listing}"
+    );
+    assert!(!describe(&out).contains(&value), "list printed the value");
+    let in_clear = files_holding(dirs.root.path(), value.as_bytes());
+    assert!(
+        in_clear.is_empty(),
+        "the secret is stored in clear in {in_clear:?}"
+    );
+
+    let out = dirs.cli(&["set", "openai-key"], &value, true);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("n8n-token, elevenlabs-api-key, rabbitmq-password"),
+        "{}",
+        describe(&out)
+    );
+
+    let out = dirs.cli(&["delete", ELEVENLABS_KEY], "", true);
+    assert!(out.status.success(), "delete failed:\n{}", describe(&out));
+    let out = dirs.cli(&["list"], "", true);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("elevenlabs-api-key   not set"),
+        "{}",
+        describe(&out)
+    );
+
+    let out = dirs.cli(&["list"], "", false);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no keyring service is running"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// A value no file holds by chance.
+fn unique_value() -> String {
+    format!(
+        "tt-test-secret-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    )
+}
+
+/// One step, run inside the child process.
+fn run_step(step: &str, value: &str) {
+    let keyring = Keyring::new();
+    match step {
+        "set" => {
+            keyring
+                .set(N8N_TOKEN, &Secret::new(value.to_owned()))
+                .expect("store in the keyring");
+            let got = keyring.get(N8N_TOKEN).expect("read back").expect("is set");
+            assert!(got.expose() == value, "read back a different value");
+            assert!(keyring.get(ELEVENLABS_KEY).expect("get").is_none());
+        }
+        "get" => {
+            let got = keyring
+                .get(N8N_TOKEN)
+                .expect("read in a new session")
+                .expect("kept across daemon restarts");
+            assert!(
+                got.expose() == value,
+                "a new session read a different value"
+            );
+        }
+        "delete" => {
+            keyring.delete(N8N_TOKEN).expect("delete");
+            assert!(keyring.get(N8N_TOKEN).expect("get").is_none());
+            keyring.delete(N8N_TOKEN).expect("deleting again is fine");
+        }
+        "absent" => {
+            assert!(keyring.get(N8N_TOKEN).expect("get").is_none());
+        }
+        "no-service" => {
+            let e = keyring.get(N8N_TOKEN).expect_err("no Secret Service");
+            assert!(matches!(e, SecretError::NoService { .. }), "{e:?}");
+            assert!(
+                e.to_string().contains("install and unlock gnome-keyring"),
+                "{e}"
+            );
+            let e = keyring
+                .set(N8N_TOKEN, &Secret::new(value.to_owned()))
+                .expect_err("no Secret Service");
+            assert!(!e.to_string().contains(value), "{e}");
+        }
+        other => panic!("unknown step {other:?}"),
+    }
+    #[allow(clippy::print_stdout)] // the parent looks for this line on stdout
+    {
+        println!("STEP {step} OK");
+    }
+}
+
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Whether dbus-run-session and gnome-keyring-daemon are installed; if not,
+/// panics under CI and says why the test is skipped otherwise.
+fn tools_present() -> bool {
+    let missing: Vec<&str> = ["dbus-run-session", "gnome-keyring-daemon"]
+        .into_iter()
+        .filter(|tool| {
+            Command::new(tool)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_err()
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        !under_ci(),
+        "{missing:?} not installed under CI: install the Debian packages dbus-daemon \
+         and gnome-keyring (scripts/install-deps.sh)"
+    );
+    eprintln!("skipping: {missing:?} not installed (Debian: dbus-daemon, gnome-keyring)");
+    false
+}
+
+/// A private HOME and XDG dirs.
+struct Dirs {
+    root: tempfile::TempDir,
+    home: PathBuf,
+    data: PathBuf,
+    runtime: PathBuf,
+}
+
+impl Dirs {
+    fn new() -> Self {
+        let root = tempfile::tempdir().expect("temporary dir");
+        let home = root.path().join("home");
+        let data = home.join(".local/share");
+        let runtime = root.path().join("runtime");
+        for dir in [&data, &home.join(".config"), &home.join(".cache"), &runtime] {
+            std::fs::create_dir_all(dir).expect("create dir");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))
+                .expect("runtime dir mode");
+        }
+        Self {
+            root,
+            home,
+            data,
+            runtime,
+        }
+    }
+
+    /// Re-runs this test as `step`, in a fresh D-Bus session with an
+    /// unlocked keyring daemon when `in_session`, else with no bus at all.
+    fn step(&self, step: &str, value: &str, in_session: bool) {
+        let exe = std::env::current_exe().expect("test binary");
+        let mut cmd = self.command(&exe, in_session);
+        cmd.args([TEST_NAME, "--exact", "--include-ignored", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env(STEP_ENV, step)
+            .env(VALUE_ENV, value)
+            .stdin(Stdio::null());
+        let out = cmd.output().expect("run the test binary");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(&format!("STEP {step} OK")),
+            "step {step} failed ({}):\n{}",
+            out.status,
+            describe(&out)
+        );
+    }
+
+    /// Runs `tonnytray secret ARGS` with `input` on standard input.
+    fn cli(&self, args: &[&str], input: &str, in_session: bool) -> Output {
+        let mut cmd = self.command(Path::new(env!("CARGO_BIN_EXE_tonnytray")), in_session);
+        let mut child = cmd
+            .arg("secret")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run tonnytray");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write the value");
+        child.wait_with_output().expect("tonnytray ends")
+    }
+
+    /// `program` with the private dirs, inside a fresh D-Bus session with an
+    /// unlocked keyring daemon when `in_session`, else with no bus at all.
+    fn command(&self, program: &Path, in_session: bool) -> Command {
+        let mut cmd = Command::new("timeout");
+        // A guard against a hung daemon, not a measurement.
+        cmd.arg("120");
+        if in_session {
+            cmd.args(["dbus-run-session", "--", "sh", "-c", IN_SESSION, "sh"]);
+        }
+        cmd.arg(program)
+            .env("KEYRING_TEST_PASSWORD", "tonnytray-test-keyring")
+            .env("HOME", &self.home)
+            .env("XDG_DATA_HOME", &self.data)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("XDG_CACHE_HOME", self.home.join(".cache"))
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .env_remove("GNOME_KEYRING_CONTROL")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS");
+        if !in_session {
+            cmd.env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                format!("unix:path={}", self.runtime.join("no-bus").display()),
+            );
+        }
+        cmd
+    }
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Every regular file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            files.extend(files_under(&entry.path()));
+        } else if kind.is_file() {
+            files.push(entry.path());
+        }
+    }
+    files
+}
+
+/// The files under `dir` whose bytes contain `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|f| {
+            std::fs::read(f).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+        })
+        .collect()
+}
