@@ -202,6 +202,8 @@ pub enum Command {
     StopSpeaking,
     /// Send a test command to the n8n webhook (Settings' "Test" button).
     TestWebhook,
+    /// Fetch the ElevenLabs voices (for the settings' voice picker).
+    LoadVoices,
     /// Use another profile; leaving a kid or guest profile needs an admin's PIN.
     SwitchProfile {
         /// The profile's name.

@@ -3,6 +3,9 @@
 //! The popover and settings are tested on snapshots; the state transitions
 //! also run against the real core thread.
 
+#[path = "support/elevenlabs_fake.rs"]
+mod elevenlabs_fake;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -612,5 +615,68 @@ fn three_wrong_pins_make_even_the_right_one_wait() {
         "{:?}",
         s.notices
     );
+    core.shutdown();
+}
+
+/// The voice picker: "Load voices" asks the core, which lists them from
+/// ElevenLabs (here the contract-following fake, the real service being
+/// out of reach) with the key from the secret store; the picker then
+/// offers them by name and sets the chosen id in the draft.
+#[test]
+fn voices_load_through_the_core_and_are_picked_by_name() {
+    use tonnytray::secrets::{MemoryStore, Secret, SecretStore};
+    let fake = elevenlabs_fake::FakeElevenLabs::start();
+    let secrets: Arc<dyn SecretStore> = Arc::new(MemoryStore::new());
+    secrets
+        .set(
+            tonnytray::secrets::ELEVENLABS_KEY,
+            &Secret::new(elevenlabs_fake::GOOD_KEY.into()),
+        )
+        .expect("set");
+    let mut settings = Settings::default();
+    settings.elevenlabs.base_url = fake.url().to_owned();
+    let core = Core::spawn(
+        CoreOptions {
+            settings,
+            settings_path: None,
+            notices: Vec::new(),
+            typer: None,
+            store: store::Shared::new(None, None),
+            outputs: tonnytray::core::commands::Outputs {
+                secrets: Some(secrets),
+                ..Default::default()
+            },
+        },
+        core::channel(),
+    )
+    .expect("core");
+    let mut h = window_of_height(core.snapshots().get().as_ref().clone(), 2400.0);
+    h.state_mut().ui.view = View::Dashboard(Tab::Settings);
+    h.run();
+    h.get_by_label("Load voices").click();
+    h.run();
+    for a in std::mem::take(&mut h.state_mut().actions) {
+        if let UiAction::Core(c) = a {
+            core.send(c);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while core.snapshots().get().voices.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no voices: {:?}",
+            core.snapshots().get().notices
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.state_mut().snapshot = core.snapshots().get().as_ref().clone();
+    h.run();
+    h.get_by_label("Voice").click();
+    h.run();
+    h.get_by_label("Domi").click();
+    h.run();
+    let draft = h.state().ui.draft.clone().expect("draft");
+    assert_eq!(draft.elevenlabs.voice_id, elevenlabs_fake::OTHER_VOICE_ID);
+    assert!(fake.requests().iter().any(|r| r.path == "/v1/voices"));
     core.shutdown();
 }

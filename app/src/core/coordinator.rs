@@ -89,6 +89,8 @@ pub struct Snapshot {
     pub profile: String,
     /// Its settings need an admin's PIN (kid and guest profiles).
     pub locked: bool,
+    /// ElevenLabs voices, (id, name), once loaded.
+    pub voices: Arc<Vec<(String, String)>>,
 }
 
 impl Snapshot {
@@ -110,6 +112,8 @@ pub enum CoreInput {
     Delivered(Delivered),
     /// What the speech thread did.
     Speech(SpeechEvent),
+    /// The ElevenLabs voices, (id, name), or why they could not be listed.
+    Voices(Result<Vec<(String, String)>, String>),
 }
 
 /// Called with every new snapshot, on the core thread: must not block.
@@ -306,6 +310,8 @@ struct Coordinator {
     unlocked: bool,
     /// The core's own inbox, for work it starts on other threads.
     inbox: Option<SyncSender<CoreInput>>,
+    /// ElevenLabs voices, once loaded.
+    voices: Arc<Vec<(String, String)>>,
     /// Wrong PINs in a row, and until when PINs are not even checked.
     pin_failures: u32,
     pin_wait_until: Option<Instant>,
@@ -347,6 +353,7 @@ impl Coordinator {
             inbox: None,
             pin_failures: 0,
             pin_wait_until: None,
+            voices: Arc::new(Vec::new()),
         };
         me.status = me.ready_status();
         me.load_log();
@@ -490,6 +497,18 @@ impl Coordinator {
                     self.dirty = true;
                 }
                 Ok(CoreInput::Speech(event)) => self.on_speech(event),
+                Ok(CoreInput::Voices(result)) => {
+                    self.dirty = true;
+                    match result {
+                        Ok(v) => {
+                            self.status = format!("{} ElevenLabs voices to choose from", v.len());
+                            self.voices = Arc::new(v);
+                        }
+                        Err(e) => self
+                            .notices
+                            .push(format!("the voices could not be listed: {e}")),
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.drain_pipelines();
@@ -581,6 +600,7 @@ impl Coordinator {
             Command::RetryOutbox => self.commands.retry_now(),
             Command::StopSpeaking => self.commands.stop_speaking(),
             Command::TestWebhook => self.test_webhook(),
+            Command::LoadVoices => self.load_voices(),
             Command::SwitchProfile { name, pin } => self.switch_profile(name, pin.as_ref()),
             Command::Unlock(pin) => self.unlock(pin),
             Command::Lock => self.unlocked = false,
@@ -1348,6 +1368,39 @@ impl Coordinator {
         }
     }
 
+    /// Lists the voices off the core thread; the answer comes back as
+    /// [`CoreInput::Voices`].
+    fn load_voices(&mut self) {
+        let Some(secrets) = self.commands.secrets().cloned() else {
+            self.notices
+                .push("listing voices needs the keyring, which is not available".into());
+            return;
+        };
+        let base = self.settings.elevenlabs.base_url.clone();
+        let inbox = self.inbox.clone();
+        let spawned = std::thread::Builder::new()
+            .name("voices".into())
+            .spawn(move || {
+                let result = match secrets.get(crate::secrets::ELEVENLABS_KEY) {
+                    Ok(Some(key)) => {
+                        crate::integrations::elevenlabs::Client::new(&base, key.expose())
+                            .and_then(|c| c.voices())
+                            .map(|v| v.into_iter().map(|v| (v.voice_id, v.name)).collect())
+                            .map_err(|e| e.to_string())
+                    }
+                    Ok(None) => Err("no ElevenLabs API key is set: save one first".into()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Some(inbox) = inbox {
+                    let _ = inbox.send(CoreInput::Voices(result));
+                }
+            });
+        if let Err(e) = spawned {
+            self.notices
+                .push(format!("the voices could not be listed: {e}"));
+        }
+    }
+
     fn set_secret(&mut self, name: &str, value: Option<&crate::secrets::Secret>) {
         let Some(secrets) = self.commands.secrets().cloned() else {
             self.notices
@@ -1504,6 +1557,7 @@ impl Coordinator {
             reply: self.commands.reply.clone(),
             profile: self.settings.profile().name,
             locked: self.locked(),
+            voices: Arc::clone(&self.voices),
         };
         self.cell.publish(snapshot);
     }

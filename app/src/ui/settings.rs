@@ -78,7 +78,7 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
             );
         });
         section(ui, "Spoken replies (ElevenLabs)", |ui| {
-            elevenlabs(ui, draft);
+            elevenlabs(ui, draft, &snapshot.voices, actions);
             super::commands::secret_field(
                 ui,
                 secrets,
@@ -348,8 +348,32 @@ fn n8n(ui: &mut Ui, s: &mut Settings, actions: &mut Vec<UiAction>) {
     });
 }
 
-fn elevenlabs(ui: &mut Ui, s: &mut Settings) {
+fn elevenlabs(
+    ui: &mut Ui,
+    s: &mut Settings,
+    voices: &[(String, String)],
+    actions: &mut Vec<UiAction>,
+) {
     let e = &mut s.elevenlabs;
+    ui.horizontal(|ui| {
+        let l = ui.label("Voice");
+        let shown = voices
+            .iter()
+            .find(|(id, _)| *id == e.voice_id)
+            .map_or_else(|| e.voice_id.clone(), |(_, name)| name.clone());
+        egui::ComboBox::from_id_salt("voice")
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                for (id, name) in voices {
+                    ui.selectable_value(&mut e.voice_id, id.clone(), name);
+                }
+            })
+            .response
+            .labelled_by(l.id);
+        if ui.button("Load voices").clicked() {
+            actions.push(UiAction::Core(Command::LoadVoices));
+        }
+    });
     text_field(ui, "Voice id", &mut e.voice_id);
     text_field(ui, "Model", &mut e.model_id);
     ui.add(egui::Slider::new(&mut e.volume, 0.0..=2.0).text("Volume"));
