@@ -87,9 +87,9 @@ pub struct Commands {
     /// Mirror of the store's outbox, oldest first.
     pending: Vec<OutboxJob>,
     backoff: HashMap<JobKind, Backoff>,
-    /// Commands per (profile) on `used_day`, for daily limits.
+    /// Commands per profile on `used_day` (a local date), for daily limits.
     used: HashMap<String, u32>,
-    used_day: u32,
+    used_day: String,
     /// Speech jobs in flight: job id → utterance id.
     speaking: HashMap<u64, u64>,
     next_speech: u64,
@@ -111,7 +111,7 @@ impl Commands {
             pending: Vec::new(),
             backoff: HashMap::new(),
             used: HashMap::new(),
-            used_day: 0,
+            used_day: String::new(),
             speaking: HashMap::new(),
             next_speech: 1,
             reply: None,
@@ -148,7 +148,7 @@ impl Commands {
             return;
         };
         for a in entries {
-            if records::day_of(a.at) != self.used_day {
+            if local_day(a.at) != self.used_day {
                 break;
             }
             if a.kind == "command" {
@@ -566,8 +566,13 @@ fn log(store: Option<&store::Store>, kind: &str, message: &str) {
     }
 }
 
-fn today() -> u32 {
-    records::day_of(records::micros(SystemTime::now()))
+/// A kid's "day" is the household's: the local date, not UTC's.
+fn local_day(micros: u64) -> String {
+    records::local_time(micros, "%Y-%m-%d")
+}
+
+fn today() -> String {
+    local_day(records::micros(SystemTime::now()))
 }
 
 /// How long until `t`, at least zero.
@@ -802,6 +807,45 @@ mod tests {
             log.iter()
                 .any(|a| a.kind == "refused" && a.message.contains("open the front door")),
             "{log:?}"
+        );
+    }
+
+    #[test]
+    fn a_daily_limit_holds_across_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.redb");
+        let mut s = (*settings("http://127.0.0.1:9/webhook/x")).clone();
+        let mut kid = Profile::new("Kids", Role::Kid);
+        kid.allow = vec!["play *".into()];
+        kid.daily_limit = Some(1);
+        s.profiles = vec![Profile::new("Dad", Role::Admin), kid];
+        s.active_profile = "Kids".into();
+        let went = |c: &mut Commands, store: &store::Store, id: u64| {
+            c.route(
+                Some(store),
+                &s,
+                "play music",
+                record(id, "Computer, play music"),
+            )
+            .map_err(|u| u.error)
+            .expect("saved")
+            .went
+        };
+        {
+            let store = store::Store::open(&path).expect("store");
+            let mut c = Commands::new(Outputs::default(), Some(&store));
+            assert_eq!(went(&mut c, &store, 1), Destination::N8n);
+            assert!(matches!(
+                went(&mut c, &store, 2),
+                Destination::Nowhere { .. }
+            ));
+        }
+        let store = store::Store::open(&path).expect("reopen");
+        let mut c = Commands::new(Outputs::default(), Some(&store));
+        let after = went(&mut c, &store, 3);
+        assert!(
+            matches!(&after, Destination::Nowhere { why } if why.contains("today")),
+            "{after:?}"
         );
     }
 }
