@@ -253,6 +253,19 @@ fn core_with_settings(settings: Settings, store: store::Shared) -> Core {
     .expect("core")
 }
 
+/// The first snapshot for which `done` holds (5 s at most).
+fn wait_until(core: &Core, what: &str, done: &dyn Fn(&Snapshot) -> bool) -> Arc<Snapshot> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let s = core.snapshots().get();
+        if done(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {s:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn wait_for(core: &Core, state: DictationState) -> Snapshot {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -408,17 +421,7 @@ fn favourite_delete_and_undo_go_through_the_core_to_the_store() {
     let first = core.snapshots().get();
     assert_eq!(first.log.len(), 1, "the log starts from the store");
     assert_eq!(first.log[0].saved, Some(id));
-    let wait = |what: &str, done: &dyn Fn(&Snapshot) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let s = core.snapshots().get();
-            if done(&s) {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "{what}: {s:?}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
+    let wait = |what: &str, done: &dyn Fn(&Snapshot) -> bool| wait_until(&core, what, done);
     core.send(Command::SetFavourite {
         id,
         favourite: true,
@@ -555,17 +558,7 @@ fn the_popover_shows_the_reply_and_the_waiting_commands_and_retries_them() {
 fn the_core_holds_the_pin_gate_for_settings_and_profile_switches() {
     use tonnytray::secrets::Secret;
     let core = core_with_settings(household("Kids", "2468"), store::Shared::new(None, None));
-    let wait = |what: &str, done: &dyn Fn(&Snapshot) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let s = core.snapshots().get();
-            if done(&s) {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "never {what}: {s:?}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
+    let wait = |what: &str, done: &dyn Fn(&Snapshot) -> bool| wait_until(&core, what, done);
     assert!(core.snapshots().get().locked);
     let mut changed = household("Kids", "2468");
     changed.profiles[1].allow.push("*".into());
