@@ -16,8 +16,10 @@ use crate::instance::{self, Claim};
 use crate::integrations::key_gate::KeyGate;
 use crate::integrations::typing;
 use crate::messages::Command;
+use crate::server;
 use crate::store;
 use crate::telemetry::LogBuffer;
+use crate::telemetry::metrics;
 use crate::tray::{self, TrayHandle, TrayView, WindowRequest};
 use crate::ui::{self, Tab, UiAction, UiState, View};
 
@@ -96,15 +98,9 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
         }
     };
     let _ = snapshots_for_socket.set(core.snapshots().clone());
-    let to_core: Arc<dyn Fn(Command) + Send + Sync> = {
-        let inbox = Mutex::new(inbox);
-        Arc::new(move |command| {
-            let _ = inbox
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .try_send(CoreInput::Command(command));
-        })
-    };
+    let _metrics = serve_metrics(&loaded_settings, &inbox);
+    let supervisor = start_supervisor(&loaded_settings, &inbox);
+    let to_core = route_commands(inbox, supervisor.as_ref());
 
     let tray = start_tray(&to_core, to_window, key_gate);
     watch(core.snapshots(), tray.clone(), Arc::clone(&waker));
@@ -141,6 +137,8 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
             Ok(Box::new(app))
         }),
     );
+    // The server stops with the app: it was started for it.
+    drop(supervisor);
     core.shutdown();
     drop(tray);
     match result {
@@ -150,6 +148,73 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
                 "tonnytray: the window could not be shown: {e}; `tonnytray listen` works without one"
             );
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where commands from the tray, hotkey and window go: the core, except a
+/// server restart, which is the supervisor's.
+fn route_commands(
+    inbox: SyncSender<CoreInput>,
+    supervisor: Option<&server::Supervisor>,
+) -> Arc<dyn Fn(Command) + Send + Sync> {
+    let to_server = supervisor.map(|s| Mutex::new(s.sender()));
+    let inbox = Mutex::new(inbox);
+    Arc::new(move |command| {
+        if command == Command::RestartServer {
+            if let Some(tx) = &to_server {
+                let _ = tx
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .send(server::Control::Restart);
+            }
+            return;
+        }
+        let _ = inbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_send(CoreInput::Command(command));
+    })
+}
+
+/// Serves `/metrics` when the settings ask; a port that cannot be used
+/// becomes a notice (the app runs on without metrics).
+fn serve_metrics(
+    settings: &Settings,
+    inbox: &SyncSender<CoreInput>,
+) -> Option<metrics::MetricsServer> {
+    if !settings.telemetry.metrics_enabled {
+        return None;
+    }
+    match metrics::MetricsServer::start(settings.telemetry.metrics_port) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            tracing::warn!("{e}");
+            let _ = inbox.try_send(CoreInput::Command(Command::Notice(e.to_string())));
+            None
+        }
+    }
+}
+
+/// Starts the speech server's supervisor, which reports to the core.
+fn start_supervisor(
+    settings: &Settings,
+    inbox: &SyncSender<CoreInput>,
+) -> Option<server::Supervisor> {
+    let script = server::find_script(&server::script_candidates(&settings.server.script));
+    let plan = server::plan(&settings.server, script);
+    let inbox = Mutex::new(inbox.clone());
+    let report = move |r: server::ServerReport| {
+        let _ = inbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(CoreInput::Server(r));
+    };
+    match server::Supervisor::start(plan, report) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!("the speech server is not watched: {e}");
+            None
         }
     }
 }
@@ -549,6 +614,7 @@ pub fn status_json(s: &core::Snapshot) -> serde_json::Value {
             "last_error": p.last_error,
         })).collect::<Vec<_>>(),
         "delivery_status": s.delivery_status,
+        "server": s.server,
         "reply": s.reply.as_ref().map(|r| serde_json::json!({
             "command": r.command,
             "text": r.text,

@@ -20,13 +20,16 @@
 //!   commands to n8n and RabbitMQ (`deliver-n8n`, `deliver-amqp` threads),
 //!   speaking replies with ElevenLabs (`speech` thread), notifications.
 //! - [`secrets`]: tokens and keys in the OS keyring, never in clear elsewhere.
+//! - [`server`]: the WhisperLiveKit child process: start, health, restart
+//!   with backoff.
 //! - [`ui`]: egui drawing only: popover, dashboard, settings, widgets.
 //! - [`desktop`]: the desktop app: wires threads, runs the eframe window.
 //! - [`tray`], [`hotkey`]: the tray icon (own GTK thread on Linux) and the
 //!   global hotkey (own `hotkey` thread on X11), turned into commands.
 //! - `x11` (Linux): connecting to the X server and keyboard-mapping look-ups.
 //! - [`instance`]: one app per session; `status`/`toggle` requests.
-//! - [`telemetry`]: logging to stderr and the window's logs viewer.
+//! - [`telemetry`]: logging to stderr, the window's logs viewer and JSON
+//!   files; Prometheus metrics on 127.0.0.1.
 //! - [`cli`]: the headless subcommands (`transcribe`, `listen`, `devices`, …).
 
 pub mod asr;
@@ -41,6 +44,7 @@ pub mod integrations;
 pub mod messages;
 pub mod runtime;
 pub mod secrets;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod tray;

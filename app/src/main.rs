@@ -13,11 +13,21 @@ fn main() -> ExitCode {
     // The PulseAudio client logs an error whenever a stream is closed on
     // purpose; its real failures reach us as stream errors anyway.
     let default = match cli.verbose {
-        0 => "warn,pulseaudio=off",
+        // The speech server's own output and the supervisor's and metrics'
+        // start/stop lines are kept at info: they are what an operator reads
+        // in the logs viewer and the JSON files when speech goes wrong.
+        0 => "warn,pulseaudio=off,asr_server=info,tonnytray::server=info,tonnytray::telemetry=info",
         1 => "info,pulseaudio=off",
         _ => "debug",
     };
-    let logs = tonnytray::telemetry::init(default);
+    // The desktop app runs for days: it also keeps JSON logs on disk. The
+    // subcommands are short and speak on the terminal.
+    let json_dir = if cli.command.is_none() {
+        tonnytray::telemetry::default_log_dir()
+    } else {
+        None
+    };
+    let logs = tonnytray::telemetry::init(default, json_dir.as_deref());
     match cli.command {
         Some(command) => cli::run(
             command,

@@ -222,6 +222,9 @@ pub enum Command {
         /// The value.
         value: Option<crate::secrets::Secret>,
     },
+    /// Restart the managed speech server (the tray's "Restart speech
+    /// server"); handled by the server's supervisor, not the core.
+    RestartServer,
     /// Finish what is in flight and stop the core thread.
     Shutdown,
 }

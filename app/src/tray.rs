@@ -49,6 +49,7 @@ mod id {
     pub const DASHBOARD: &str = "dashboard";
     pub const SETTINGS: &str = "settings";
     pub const LOGS: &str = "logs";
+    pub const RESTART_SERVER: &str = "restart-server";
     pub const QUIT: &str = "quit";
 }
 
@@ -97,7 +98,7 @@ impl Tray {
         let status = MenuItem::with_id(id::STATUS, "Status: starting", false, None);
         let last = MenuItem::with_id(id::LAST, "Last: (nothing yet)", false, None);
         let menu = Menu::new();
-        let items: [&dyn tray_icon::menu::IsMenuItem; 11] = [
+        let items: [&dyn tray_icon::menu::IsMenuItem; 12] = [
             &record,
             &pause,
             &PredefinedMenuItem::separator(),
@@ -107,6 +108,7 @@ impl Tray {
             &MenuItem::with_id(id::DASHBOARD, "Open dashboard", true, None),
             &MenuItem::with_id(id::SETTINGS, "Settings", true, None),
             &MenuItem::with_id(id::LOGS, "Logs", true, None),
+            &MenuItem::with_id(id::RESTART_SERVER, "Restart speech server", true, None),
             &PredefinedMenuItem::separator(),
             &MenuItem::with_id(id::QUIT, "Quit", true, None),
         ];
@@ -197,6 +199,7 @@ fn install_menu_handler(
         id::DASHBOARD => to_window(WindowRequest::Show(Some(Tab::Transcript))),
         id::SETTINGS => to_window(WindowRequest::Show(Some(Tab::Settings))),
         id::LOGS => to_window(WindowRequest::Show(Some(Tab::Logs))),
+        id::RESTART_SERVER => to_core(Command::RestartServer),
         id::QUIT => to_window(WindowRequest::Quit),
         _ => {}
     }));

@@ -236,10 +236,10 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
         }
         if path.is_dir() {
             found.extend(files_containing(&path, needle));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                found.push(path);
-            }
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+        {
+            found.push(path);
         }
     }
     found

@@ -225,7 +225,8 @@ fn a_second_launch_shows_the_first_and_a_taken_hotkey_is_reported() {
 fn the_tray_menu_opens_the_dashboard_and_settings() {
     let desktop = Desktop::start(&settings("push_to_talk"));
     // Keyboard navigation skips the disabled status lines:
-    // Start recording, Pause, Open dashboard, Settings, Logs, Quit.
+    // Start recording, Pause, Open dashboard, Settings, Logs, Restart speech
+    // server, Quit.
     desktop.click_tray_item(3);
     sleep(Duration::from_millis(800));
     desktop.screenshot("dashboard");
@@ -261,7 +262,7 @@ fn the_tray_menu_opens_the_dashboard_and_settings() {
         status["log"].as_array().is_some_and(Vec::is_empty),
         "nothing was dictated"
     );
-    desktop.click_tray_item(6);
+    desktop.click_tray_item(7);
     let deadline = Instant::now() + Duration::from_secs(10);
     while desktop.status().is_some() && Instant::now() < deadline {
         sleep(Duration::from_millis(100));

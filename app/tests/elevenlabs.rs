@@ -91,13 +91,12 @@ fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
         }
         return resolve(spec, node);
     }
-    if let Some(options) = schema.get("anyOf").and_then(Value::as_array) {
-        if let Some(object) = options
+    if let Some(options) = schema.get("anyOf").and_then(Value::as_array)
+        && let Some(object) = options
             .iter()
             .find(|o| o.get("type") != Some(&Value::from("null")))
-        {
-            return resolve(spec, object);
-        }
+    {
+        return resolve(spec, object);
     }
     schema
 }

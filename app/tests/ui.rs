@@ -142,6 +142,43 @@ fn dashboard_lists_utterances_with_what_happened_and_copies_them() {
 }
 
 #[test]
+fn the_logs_tab_shows_the_speech_server_and_restarts_a_managed_one() {
+    let mut snap = snapshot(DictationState::Idle);
+    snap.server = Some(tonnytray::server::ServerReport {
+        mode: tonnytray::server::Mode::Managed,
+        up: false,
+        state: "exited (signal: 9); restarting in 1 s".into(),
+        restarts: 2,
+        pid: None,
+    });
+    let mut h = window(snap);
+    h.state_mut().ui.view = View::Dashboard(Tab::Logs);
+    h.run();
+    h.get_by_label_contains("restarting in 1 s");
+    h.get_by_label_contains("restarted 2 time(s)");
+    h.get_by_label("Restart").click();
+    h.run();
+    assert_eq!(h.state().actions, [UiAction::Core(Command::RestartServer)]);
+}
+
+#[test]
+fn a_server_run_outside_the_app_has_no_restart_button() {
+    let mut snap = snapshot(DictationState::Idle);
+    snap.server = Some(tonnytray::server::ServerReport {
+        mode: tonnytray::server::Mode::External,
+        up: true,
+        state: "running (started outside the app)".into(),
+        restarts: 0,
+        pid: None,
+    });
+    let mut h = window(snap);
+    h.state_mut().ui.view = View::Dashboard(Tab::Logs);
+    h.run();
+    h.get_by_label_contains("run outside TonnyTray");
+    assert!(h.query_by_label("Restart").is_none());
+}
+
+#[test]
 fn settings_name_the_bad_key_and_apply_only_valid_changes() {
     let mut h = window(snapshot(DictationState::Idle));
     h.state_mut().ui.view = View::Dashboard(Tab::Settings);

@@ -7,6 +7,7 @@
 //! final transcript holds every word. The thread sleeps on its inbox, where
 //! audio and socket events arrive in order ([`AsrInput::Socket`]).
 
+use crate::telemetry::metrics;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -391,6 +392,7 @@ impl Worker {
     fn on_opened(&mut self) {
         let Some(conn) = &mut self.conn else { return };
         conn.opened = true;
+        let reconnect = self.ever_connected;
         // Audio queued while the first connection opened is not a re-send.
         let resending_secs = if self.ever_connected {
             self.journal.pending() as f64 / f64::from(SAMPLE_RATE)
@@ -403,6 +405,7 @@ impl Worker {
         self.last_progress = Instant::now();
         self.pacing = Pacing::new();
         tracing::info!(url = %self.config.url, resending_secs, "connected");
+        metrics::ws_connected(reconnect);
         self.emit(PipelineEvent::Connected { resending_secs });
         self.send_unsent();
         if self.phase == Phase::Ending {
@@ -517,6 +520,7 @@ impl Worker {
         self.backoff = (self.backoff * 2).min(policy.max_delay);
         self.retry_at = Some(now + retry_in);
         tracing::debug!(%reason, ?retry_in, "speech server connection lost");
+        metrics::ws_disconnected();
         self.emit(PipelineEvent::Disconnected {
             reason,
             retry_in,

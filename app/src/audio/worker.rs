@@ -3,6 +3,7 @@
 //! (file done, stop requested, device lost) it flushes the last samples and
 //! sends [`AsrInput::EndOfStream`], so the final words are never cut off.
 
+use crate::telemetry::metrics;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,6 +103,7 @@ fn run(
         let _ = events.try_send(PipelineEvent::Level(chunk.level));
         // Blocking sends: a slow consumer backs up into the ring, where loss is counted.
         let send = |chunk| {
+            metrics::audio_frames(1);
             let _ = asr.send(AsrInput::Audio(chunk));
         };
         let Some(g) = gate.as_mut() else {
@@ -149,6 +151,7 @@ fn run(
         let n = reader.read_into(usize::from(channels), &mut buf);
         let overflow = reader.take_overflow();
         if overflow > 0 {
+            metrics::audio_overflows(1);
             let _ = events.send(PipelineEvent::Overflow { samples: overflow });
         }
         if n > 0 {

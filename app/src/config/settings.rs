@@ -40,6 +40,8 @@ pub struct Settings {
     pub elevenlabs: ElevenLabsSettings,
     /// Command events for other systems.
     pub rabbitmq: RabbitMqSettings,
+    /// Logs and metrics.
+    pub telemetry: TelemetrySettings,
     /// Household profiles; empty: one admin profile named "default".
     pub profiles: Vec<Profile>,
     /// The profile in use (a name from `profiles`; empty: the first).
@@ -171,6 +173,31 @@ pub struct ServerSettings {
     pub model: String,
     /// Spoken language (ISO code, or "auto").
     pub language: String,
+    /// Start, watch and restart a local server when none answers at `url`
+    /// (loopback URLs only; a remote server is never managed).
+    pub managed: bool,
+    /// The `asr-server.sh` that starts it; empty looks in the usual places
+    /// (the data dir, the package's share dir, the checkout).
+    pub script: String,
+}
+
+/// Logs and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// Serve Prometheus metrics on 127.0.0.1 (read at start).
+    pub metrics_enabled: bool,
+    /// Their port.
+    pub metrics_port: u16,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            metrics_enabled: false,
+            metrics_port: crate::telemetry::metrics::DEFAULT_PORT,
+        }
+    }
 }
 
 /// Which microphone.
@@ -332,6 +359,8 @@ impl Default for ServerSettings {
             url: DEFAULT_SERVER_URL.to_owned(),
             model: "tiny.en".to_owned(),
             language: "en".to_owned(),
+            managed: true,
+            script: String::new(),
         }
     }
 }
@@ -400,6 +429,12 @@ impl Settings {
         if self.server.model.trim().is_empty() {
             bad("server.model", "must not be empty".into());
         }
+        if self.telemetry.metrics_port == 0 {
+            bad(
+                "telemetry.metrics_port",
+                "must be a port from 1 to 65535".into(),
+            );
+        }
         if let Err(e) = self.hotkey.binding.parse::<global_hotkey::hotkey::HotKey>() {
             bad(
                 "hotkey.binding",
@@ -454,12 +489,11 @@ impl Settings {
                 );
             }
         }
-        if !self.n8n.url.trim().is_empty() {
-            if let Err(e) =
+        if !self.n8n.url.trim().is_empty()
+            && let Err(e) =
                 crate::integrations::n8n::check_url(self.n8n.url.trim(), self.n8n.allow_http)
-            {
-                bad("n8n.url", e.to_string());
-            }
+        {
+            bad("n8n.url", e.to_string());
         }
         if !(1..=300).contains(&self.n8n.timeout_secs) {
             bad(

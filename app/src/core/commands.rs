@@ -6,6 +6,7 @@
 //! The threads that do the I/O (delivery, speech, notifications) are handed
 //! in, so the core's tests can run with some or none of them.
 
+use crate::telemetry::metrics;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -151,12 +152,18 @@ impl Commands {
             if local_day(a.at) != self.used_day {
                 break;
             }
-            if a.kind == "command" {
-                if let Some(profile) = a.message.split(": ").next() {
-                    *self.used.entry(profile.to_owned()).or_default() += 1;
-                }
+            if a.kind == "command"
+                && let Some(profile) = a.message.split(": ").next()
+            {
+                *self.used.entry(profile.to_owned()).or_default() += 1;
             }
         }
+    }
+
+    /// How many commands wait.
+    #[must_use]
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
     }
 
     /// The outbox, for the UI.
@@ -341,6 +348,14 @@ impl Commands {
         store: Option<&store::Store>,
         settings: &Settings,
     ) {
+        let integration = match d.kind {
+            JobKind::N8n => metrics::Integration::N8n,
+            JobKind::Rabbitmq => metrics::Integration::RabbitMq,
+        };
+        metrics::integration_request(integration, d.outcome.is_ok());
+        if d.kind == JobKind::N8n && d.outcome.is_ok() {
+            metrics::n8n_latency(d.took);
+        }
         let backoff = self.backoff.entry(d.kind).or_default();
         let Some(at) = self.pending.iter().position(|j| j.id == d.job_id) else {
             backoff.succeeded();
@@ -356,13 +371,13 @@ impl Commands {
                 let job = self.pending.remove(at);
                 let ms = u32::try_from(d.took.as_millis()).unwrap_or(u32::MAX);
                 let latency = (d.kind == JobKind::N8n).then_some((job.utterance_id, ms));
-                if let Some(s) = store {
-                    if let Err(e) = s.finish_job(job.id, latency) {
-                        // It stays in the store and goes again after a
-                        // restart: at-least-once, de-duplicated by id.
-                        self.notices
-                            .push(format!("a sent command could not be marked as sent: {e}"));
-                    }
+                if let Some(s) = store
+                    && let Err(e) = s.finish_job(job.id, latency)
+                {
+                    // It stays in the store and goes again after a
+                    // restart: at-least-once, de-duplicated by id.
+                    self.notices
+                        .push(format!("a sent command could not be marked as sent: {e}"));
                 }
                 log(
                     store,
@@ -559,10 +574,10 @@ fn job(kind: JobKind, profile: &Profile, text: &str) -> OutboxJob {
 }
 
 fn log(store: Option<&store::Store>, kind: &str, message: &str) {
-    if let Some(s) = store {
-        if let Err(e) = s.log_activity(kind, message) {
-            tracing::warn!("activity log: {e}");
-        }
+    if let Some(s) = store
+        && let Err(e) = s.log_activity(kind, message)
+    {
+        tracing::warn!("activity log: {e}");
     }
 }
 

@@ -4,6 +4,7 @@
 //! and publishes a [`Snapshot`] that others only read. It never waits on the
 //! GUI: observers are called with the new snapshot and must return at once.
 
+use crate::telemetry::metrics;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
@@ -91,6 +92,8 @@ pub struct Snapshot {
     pub locked: bool,
     /// ElevenLabs voices, (id, name), once loaded.
     pub voices: Arc<Vec<(String, String)>>,
+    /// The speech server as its supervisor last saw it.
+    pub server: Option<crate::server::ServerReport>,
 }
 
 impl Snapshot {
@@ -114,6 +117,8 @@ pub enum CoreInput {
     Speech(SpeechEvent),
     /// The ElevenLabs voices, (id, name), or why they could not be listed.
     Voices(Result<Vec<(String, String)>, String>),
+    /// The speech server's supervisor saw a change.
+    Server(crate::server::ServerReport),
 }
 
 /// Called with every new snapshot, on the core thread: must not block.
@@ -312,6 +317,7 @@ struct Coordinator {
     inbox: Option<SyncSender<CoreInput>>,
     /// ElevenLabs voices, once loaded.
     voices: Arc<Vec<(String, String)>>,
+    server: Option<crate::server::ServerReport>,
     /// Wrong PINs in a row, and until when PINs are not even checked.
     pin_failures: u32,
     pin_wait_until: Option<Instant>,
@@ -354,6 +360,7 @@ impl Coordinator {
             pin_failures: 0,
             pin_wait_until: None,
             voices: Arc::new(Vec::new()),
+            server: None,
         };
         me.status = me.ready_status();
         me.load_log();
@@ -497,6 +504,10 @@ impl Coordinator {
                     self.dirty = true;
                 }
                 Ok(CoreInput::Speech(event)) => self.on_speech(event),
+                Ok(CoreInput::Server(report)) => {
+                    self.server = Some(report);
+                    self.dirty = true;
+                }
                 Ok(CoreInput::Voices(result)) => {
                     self.dirty = true;
                     match result {
@@ -1097,6 +1108,7 @@ impl Coordinator {
         let Some(session) = session else { return };
         if !text.trim().is_empty() {
             let now = Instant::now();
+            metrics::utterance(session.stopped.map(|t| now - t));
             let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
             let at = SystemTime::now();
             let record = store::Utterance {
@@ -1211,8 +1223,15 @@ impl Coordinator {
         self.dirty = true;
         let (job, failed, speech_ms) = match event {
             SpeechEvent::Started { .. } => return,
-            SpeechEvent::Finished { job_id, tts_ms } => (job_id, None, Some(tts_ms)),
-            SpeechEvent::Failed { job_id, error, .. } => (job_id, Some(error), None),
+            SpeechEvent::Finished { job_id, tts_ms } => {
+                metrics::integration_request(metrics::Integration::ElevenLabs, true);
+                metrics::tts_latency(Duration::from_millis(tts_ms));
+                (job_id, None, Some(tts_ms))
+            }
+            SpeechEvent::Failed { job_id, error, .. } => {
+                metrics::integration_request(metrics::Integration::ElevenLabs, false);
+                (job_id, Some(error), None)
+            }
             SpeechEvent::Cancelled { job_id } => (job_id, None, None),
         };
         let utterance = self.commands.on_speech_done(job, failed);
@@ -1533,6 +1552,7 @@ impl Coordinator {
 
     fn publish(&mut self) {
         self.dirty = false;
+        metrics::outbox_pending(self.commands.pending_len());
         let snapshot = Snapshot {
             state: state::visible_state(
                 self.listening(),
@@ -1558,6 +1578,7 @@ impl Coordinator {
             profile: self.settings.profile().name,
             locked: self.locked(),
             voices: Arc::clone(&self.voices),
+            server: self.server.clone(),
         };
         self.cell.publish(snapshot);
     }

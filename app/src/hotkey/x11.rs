@@ -302,11 +302,13 @@ fn listen(conn: &RustConnection, grab: &Mutex<Option<Grab>>, waker: u32, event: 
         let current = || *grab.lock().unwrap_or_else(PoisonError::into_inner);
         match conn.wait_for_event() {
             Ok(Event::KeyPress(e)) => {
-                if let Some(g) = current() {
-                    if !pressed && e.detail == g.keycode && mods_of(e.state) == g.mods {
-                        pressed = true;
-                        event(true);
-                    }
+                if let Some(g) = current()
+                    && !pressed
+                    && e.detail == g.keycode
+                    && mods_of(e.state) == g.mods
+                {
+                    pressed = true;
+                    event(true);
                 }
             }
             Ok(Event::KeyRelease(e)) => {

@@ -67,11 +67,11 @@ impl Notifier {
                         .body(&body)
                         .timeout(notify_rust::Timeout::Milliseconds(6_000))
                         .show();
-                    if let Err(e) = shown {
-                        if !warned {
-                            tracing::warn!("desktop notifications are unavailable: {e}");
-                            warned = true;
-                        }
+                    if let Err(e) = shown
+                        && !warned
+                    {
+                        tracing::warn!("desktop notifications are unavailable: {e}");
+                        warned = true;
                     }
                 }
             })?;

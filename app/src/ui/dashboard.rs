@@ -5,6 +5,7 @@ use egui::{RichText, Ui};
 
 use super::{Tab, UiAction, UiState, View, settings};
 use crate::core::Snapshot;
+use crate::messages::Command;
 
 /// Draws the dashboard on `tab`.
 pub fn draw(
@@ -39,8 +40,35 @@ pub fn draw(
         }
         Tab::History => super::history::draw(ui, snapshot, &mut state.history, actions),
         Tab::Settings => settings::draw(ui, snapshot, state, actions),
-        Tab::Logs => logs(ui, &state.logs),
+        Tab::Logs => {
+            server(ui, snapshot, actions);
+            logs(ui, &state.logs);
+        }
     }
+}
+
+/// The speech server's state, and a restart for one the app runs.
+fn server(ui: &mut Ui, snapshot: &Snapshot, actions: &mut Vec<UiAction>) {
+    let Some(report) = &snapshot.server else {
+        return;
+    };
+    ui.horizontal(|ui| {
+        let who = match report.mode {
+            crate::server::Mode::Managed => "run by TonnyTray",
+            crate::server::Mode::External => "run outside TonnyTray",
+            crate::server::Mode::Remote => "remote",
+        };
+        let mut line = format!("Speech server ({who}): {}", report.state);
+        if report.restarts > 0 {
+            line.push_str(&format!(" · restarted {} time(s)", report.restarts));
+        }
+        let text = RichText::new(line).small();
+        ui.label(if report.up { text } else { text.strong() });
+        if report.mode == crate::server::Mode::Managed && ui.small_button("Restart").clicked() {
+            actions.push(UiAction::Core(Command::RestartServer));
+        }
+    });
+    ui.separator();
 }
 
 fn transcript(ui: &mut Ui, snapshot: &Snapshot, actions: &mut Vec<UiAction>) {

@@ -1,0 +1,440 @@
+//! The WhisperLiveKit server as a child process: started when nothing
+//! answers at a loopback URL, health-checked, restarted with backoff when
+//! it crashes or hangs, its output sent to the log (and so to the logs
+//! viewer). A remote URL is only watched, never managed.
+//!
+//! One thread (`asr-supervisor`) owns the child; others send it
+//! [`Control`]s and hear [`ServerReport`]s through a callback. Nothing here
+//! knows about dictation: when the server comes back, the speech worker
+//! reconnects and re-sends its journal on its own.
+
+mod plan;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use plan::{Backoff, Plan, find_script, plan};
+
+use crate::telemetry::metrics;
+
+/// How often a running server's health is checked.
+const HEALTH_EVERY: Duration = Duration::from_secs(5);
+/// Failed checks in a row (while the process lives) before it is called hung.
+const HUNG_AFTER: u32 = 3;
+/// How long a start may take: the first one may install the environment
+/// (pip, several minutes) before loading the model.
+const START_LIMIT: Duration = Duration::from_secs(900);
+
+/// What a supervisor is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Stop the managed server and start it again now (tray's "Restart server").
+    Restart,
+    /// Stop it and end the thread.
+    Shutdown,
+}
+
+/// Who runs the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// We started it and restart it.
+    Managed,
+    /// Something else runs it on a loopback port; we start ours if it goes.
+    External,
+    /// A remote server: only watched.
+    Remote,
+}
+
+/// The server's state as the user sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServerReport {
+    /// Who runs it.
+    pub mode: Mode,
+    /// Answers its health check.
+    pub up: bool,
+    /// One line: "running (pid 42)", "starting…", "crashed; restarting in 4 s".
+    pub state: String,
+    /// Restarts since the app started.
+    pub restarts: u32,
+    /// The managed child's process id.
+    pub pid: Option<u32>,
+}
+
+/// The running supervisor thread; shut down when dropped.
+pub struct Supervisor {
+    control: Sender<Control>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Supervisor {
+    /// Starts the `asr-supervisor` thread for `plan`, telling `report` each
+    /// change.
+    ///
+    /// # Errors
+    /// When the thread cannot be spawned.
+    pub fn start(
+        plan: Plan,
+        report: impl Fn(ServerReport) + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let (control, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("asr-supervisor".into())
+            .spawn(move || Runner::new(plan, Box::new(report)).run(&rx))?;
+        Ok(Self {
+            control,
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle that sends controls (for the tray).
+    #[must_use]
+    pub fn sender(&self) -> Sender<Control> {
+        self.control.clone()
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        let _ = self.control.send(Control::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Runner {
+    plan: Plan,
+    report: Box<dyn Fn(ServerReport) + Send>,
+    child: Option<Child>,
+    last: Option<ServerReport>,
+    restarts: u32,
+    /// A managed server ran before: the next start is a restart.
+    started_once: bool,
+    backoff: Backoff,
+    agent: ureq::Agent,
+}
+
+/// What the thread waits for next.
+enum Next {
+    /// Check health at this time.
+    Check(Instant),
+    /// Start a server at this time.
+    Start(Instant),
+}
+
+impl Runner {
+    fn new(plan: Plan, report: Box<dyn Fn(ServerReport) + Send>) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self {
+            plan,
+            report,
+            child: None,
+            last: None,
+            restarts: 0,
+            started_once: false,
+            backoff: Backoff::default(),
+            agent,
+        }
+    }
+
+    fn run(mut self, control: &Receiver<Control>) {
+        let mut next = if self.healthy() {
+            let mode = if self.plan.manage {
+                Mode::External
+            } else {
+                Mode::Remote
+            };
+            self.tell(mode, true, "running (started outside the app)".into());
+            Next::Check(Instant::now() + HEALTH_EVERY)
+        } else if self.plan.manage {
+            Next::Start(Instant::now())
+        } else {
+            self.tell(Mode::Remote, false, "not answering".into());
+            Next::Check(Instant::now() + HEALTH_EVERY)
+        };
+        let mut failed_checks = 0;
+        loop {
+            let at = match next {
+                Next::Check(t) | Next::Start(t) => t,
+            };
+            match control.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(Control::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(Control::Restart) => {
+                    if self.plan.manage {
+                        tracing::info!("restarting the speech server as asked");
+                        self.stop_child();
+                        self.backoff = Backoff::default();
+                        next = Next::Start(Instant::now());
+                    } else {
+                        tracing::warn!(
+                            "the speech server at {} is not ours to restart",
+                            self.plan.health_url
+                        );
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            next = match next {
+                Next::Start(_) => self.start_child(control),
+                Next::Check(_) => self.check(&mut failed_checks),
+            };
+        }
+        self.stop_child();
+    }
+
+    /// One health check of a running (or watched) server; what to do next.
+    fn check(&mut self, failed_checks: &mut u32) -> Next {
+        let now = Instant::now();
+        if let Some(status) = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+        {
+            self.child = None;
+            tracing::warn!("the speech server exited ({status})");
+            return self.schedule_restart(&format!("exited ({status})"));
+        }
+        if self.healthy() {
+            *failed_checks = 0;
+            self.backoff.healthy_for(HEALTH_EVERY);
+            let mode = self.last.as_ref().map_or(Mode::Remote, |r| r.mode);
+            let state = self.child.as_ref().map_or_else(
+                || "running (started outside the app)".to_owned(),
+                |c| format!("running (pid {})", c.id()),
+            );
+            self.tell(mode, true, state);
+            return Next::Check(now + HEALTH_EVERY);
+        }
+        *failed_checks += 1;
+        if self.child.is_some() {
+            if *failed_checks >= HUNG_AFTER {
+                tracing::warn!("the speech server stopped answering; restarting it");
+                *failed_checks = 0;
+                self.stop_child();
+                return self.schedule_restart("stopped answering");
+            }
+            return Next::Check(now + HEALTH_EVERY);
+        }
+        if self.plan.manage && *failed_checks >= HUNG_AFTER {
+            // An outside server went away (not just slow under load: three
+            // checks in a row): from now on the app runs its own.
+            *failed_checks = 0;
+            tracing::warn!(
+                "the speech server at {} went away; starting one",
+                self.plan.health_url
+            );
+            return self.schedule_restart("went away");
+        }
+        let mode = self.last.as_ref().map_or(Mode::Remote, |r| r.mode);
+        self.tell(mode, false, "not answering".into());
+        Next::Check(now + HEALTH_EVERY)
+    }
+
+    fn schedule_restart(&mut self, why: &str) -> Next {
+        metrics::server_up(false);
+        let wait = self.backoff.next_wait();
+        self.tell(
+            Mode::Managed,
+            false,
+            format!("{why}; restarting in {} s", wait.as_secs()),
+        );
+        Next::Start(Instant::now() + wait)
+    }
+
+    /// Starts the server and waits (answering controls) until it is healthy.
+    fn start_child(&mut self, control: &Receiver<Control>) -> Next {
+        if self.healthy() {
+            // Someone else's server answered meanwhile (a user's, a test's).
+            self.tell(
+                Mode::External,
+                true,
+                "running (started outside the app)".into(),
+            );
+            return Next::Check(Instant::now() + HEALTH_EVERY);
+        }
+        let Some(script) = self.plan.script.clone() else {
+            self.tell(
+                Mode::Managed,
+                false,
+                "cannot start: asr-server.sh not found (set server.script, or run scripts/install.sh)".into(),
+            );
+            return Next::Check(Instant::now() + HEALTH_EVERY);
+        };
+        match self.spawn(&script) {
+            Ok(child) => {
+                if self.started_once {
+                    self.restarts += 1;
+                    metrics::server_restarted();
+                }
+                self.started_once = true;
+                tracing::info!(
+                    pid = child.id(),
+                    "started the speech server: {}",
+                    script.display()
+                );
+                self.child = Some(child);
+            }
+            Err(e) => {
+                tracing::error!("cannot start the speech server {}: {e}", script.display());
+                return self.schedule_restart(&format!("could not start ({e})"));
+            }
+        }
+        let pid = self.child.as_ref().map(Child::id);
+        self.tell(
+            Mode::Managed,
+            false,
+            format!("starting (pid {})…", pid.unwrap_or(0)),
+        );
+        let deadline = Instant::now() + START_LIMIT;
+        while Instant::now() < deadline {
+            match control.recv_timeout(Duration::from_secs(1)) {
+                Ok(Control::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                    self.stop_child();
+                    // The loop sees the channel again and ends.
+                    return Next::Check(Instant::now());
+                }
+                Ok(Control::Restart) => {
+                    self.stop_child();
+                    return Next::Start(Instant::now());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                tracing::warn!("the speech server exited while starting ({status})");
+                return self.schedule_restart(&format!("exited while starting ({status})"));
+            }
+            if self.healthy() {
+                self.tell(
+                    Mode::Managed,
+                    true,
+                    format!("running (pid {})", pid.unwrap_or(0)),
+                );
+                return Next::Check(Instant::now() + HEALTH_EVERY);
+            }
+        }
+        self.stop_child();
+        self.schedule_restart("did not become healthy in time")
+    }
+
+    fn spawn(&self, script: &std::path::Path) -> std::io::Result<Child> {
+        let mut command = Command::new("bash");
+        command
+            .arg(script)
+            .arg("--foreground")
+            .args(self.plan.args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        #[cfg(unix)]
+        {
+            // Its own process group: a Ctrl+C in the app's terminal is the
+            // app's to handle, and the server is stopped by us.
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let mut child = command.spawn()?;
+        if let Some(out) = child.stdout.take() {
+            forward_lines(out, "stdout");
+        }
+        if let Some(err) = child.stderr.take() {
+            forward_lines(err, "stderr");
+        }
+        Ok(child)
+    }
+
+    fn stop_child(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // WhisperLiveKit keeps nothing worth a graceful stop; SIGKILL
+            // also ends a server that hangs.
+            let _ = child.kill();
+            let _ = child.wait();
+            tracing::info!(pid = child.id(), "stopped the speech server");
+        }
+    }
+
+    fn healthy(&self) -> bool {
+        let Ok(mut response) = self.agent.get(&self.plan.health_url).call() else {
+            return false;
+        };
+        if response.status() != 200 {
+            return false;
+        }
+        response
+            .body_mut()
+            .read_json::<serde_json::Value>()
+            .is_ok_and(|v| v["status"] == "ok")
+    }
+
+    fn tell(&mut self, mode: Mode, up: bool, state: String) {
+        metrics::server_up(up);
+        let report = ServerReport {
+            mode,
+            up,
+            state,
+            restarts: self.restarts,
+            pid: self.child.as_ref().map(Child::id),
+        };
+        if self.last.as_ref() != Some(&report) {
+            self.last = Some(report.clone());
+            (self.report)(report);
+        }
+    }
+}
+
+/// Sends the server's output lines to the log, from a thread of their own.
+fn forward_lines(stream: impl std::io::Read + Send + 'static, which: &'static str) {
+    let spawned = std::thread::Builder::new()
+        .name(format!("asr-server-{which}"))
+        .spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if !line.trim().is_empty() {
+                    tracing::info!(target: "asr_server", "asr-server: {line}");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("the speech server's {which} is not logged: {e}");
+    }
+}
+
+/// Where the script might be: the setting, `$TONNYTRAY_ASR_SCRIPT`, the
+/// data dir (scripts/install.sh), the package's share dir, the checkout.
+#[must_use]
+pub fn script_candidates(setting: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if !setting.trim().is_empty() {
+        out.push(PathBuf::from(setting));
+        return out;
+    }
+    if let Some(env) = std::env::var_os("TONNYTRAY_ASR_SCRIPT") {
+        out.push(PathBuf::from(env));
+    }
+    if let Some(d) = directories::ProjectDirs::from("", "", "tonnytray") {
+        out.push(d.data_dir().join("asr-server.sh"));
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(bin) = exe.parent()
+    {
+        out.push(bin.join("../share/tonnytray/asr-server.sh"));
+        // target/debug or target/release inside a checkout.
+        out.push(bin.join("../../scripts/asr-server.sh"));
+    }
+    out.push(PathBuf::from("/usr/share/tonnytray/asr-server.sh"));
+    out
+}
