@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Everything CI runs, in order: system packages, formatting, lints, the fast
-# tests, and the end-to-end tests against real peers — a WhisperLiveKit server
-# on loopback, a PulseAudio virtual microphone, an n8n with the test workflow
-# (ci/n8n.sh) and a RabbitMQ broker (ci/rabbitmq.sh), all started here and
+# Everything CI runs, in order: system packages, formatting, lints, the
+# operations checks (ci/lint-ops.sh: workflows, compose, Prometheus rules,
+# systemd units; ci/audit.sh: cargo-deny offline against the RustSec
+# snapshot), one test build, the .deb packaged from that build
+# (ci/package.sh), the fast tests, and the end-to-end tests against real
+# peers — a WhisperLiveKit server on loopback, a PulseAudio virtual
+# microphone, an n8n with the test workflow (ci/n8n.sh), a RabbitMQ broker
+# (ci/rabbitmq.sh) and Prometheus (started by its test), all started here and
 # stopped at exit. The desktop tests start their own private X server (Xvfb),
 # tray host (trayer) and target windows per test. This is the README's test
 # command; .ci/run calls it.
@@ -12,7 +16,8 @@
 # TONNYTRAY_TEST_N8N_PORT (15678) and TONNYTRAY_TEST_AMQP_PORT (15673) the
 # shared n8n's and RabbitMQ's, away from their usual 5678 and 5672;
 # TONNYTRAY_N8N_HOME where n8n is installed once and reused
-# (~/.cache/tonnytray/n8n).
+# (~/.cache/tonnytray/n8n); TONNYTRAY_TEST_MANAGED_PORT (18892) the port
+# where the app starts its own server in the supervisor test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,11 +26,14 @@ port="${TONNYTRAY_TEST_PORT:-18888}"
 restart_port="${TONNYTRAY_TEST_RESTART_PORT:-18890}"
 n8n_port="${TONNYTRAY_TEST_N8N_PORT:-15678}"
 amqp_port="${TONNYTRAY_TEST_AMQP_PORT:-15673}"
+managed_port="${TONNYTRAY_TEST_MANAGED_PORT:-18892}"
 n8n_home="${TONNYTRAY_N8N_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/tonnytray/n8n}"
 work=$(mktemp -d /tmp/tonnytray-ci.XXXXXX)
 server_job=""
 n8n_job=""
 rabbitmq_job=""
+audit_job=""
+lint_job=""
 # shellcheck source=ci/virtual-mic.sh
 source ci/virtual-mic.sh
 
@@ -43,7 +51,7 @@ wait_job() {
   local job=$1 log=$2 what=$3
   if ! wait "$job"; then
     cat "$log" >&2
-    echo "check: $what did not start" >&2
+    echo "check: $what failed" >&2
     exit 1
   fi
   tail -n 2 "$log" >&2
@@ -54,6 +62,9 @@ cleanup() {
   [ -n "$server_job" ] && kill "$server_job" 2>/dev/null
   end_job "$n8n_job"
   end_job "$rabbitmq_job"
+  end_job "$audit_job"
+  end_job "$lint_job"
+  pkill -9 -f "whisperlivekit-server.*--port $managed_port" 2>/dev/null
   TONNYTRAY_N8N_HOME="$n8n_home" bash ci/n8n.sh stop --dir "$work/n8n" >/dev/null 2>&1
   bash ci/rabbitmq.sh stop --dir "$work/rabbitmq" >/dev/null 2>&1
   bash scripts/asr-server.sh --port "$port" --stop >/dev/null 2>&1
@@ -85,6 +96,15 @@ n8n_job=$!
 bash ci/rabbitmq.sh start --port "$amqp_port" --dir "$work/rabbitmq" --wait 300 >"$work/rabbitmq-setup.log" 2>&1 &
 rabbitmq_job=$!
 
+# The operations checks are mostly pip/npm installs and cargo-deny's own
+# build (from source, ~15 minutes the first time): niced in the background,
+# so the Rust build keeps the cores and they fill its idle moments.
+step "operations checks and dependency audit: in the background (logs: $work/lint-ops.log, $work/audit.log)"
+nice -n 10 bash ci/lint-ops.sh >"$work/lint-ops.log" 2>&1 &
+lint_job=$!
+nice -n 19 bash ci/audit.sh >"$work/audit.log" 2>&1 &
+audit_job=$!
+
 if ! cargo nextest --version >/dev/null 2>&1; then
   step "installing cargo-nextest"
   cargo install cargo-nextest --locked
@@ -97,10 +117,14 @@ step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "shellcheck"
-shellcheck scripts/*.sh ci/*.sh .ci/run
+shellcheck scripts/*.sh ci/*.sh .ci/run packaging/systemd/*.sh
 
 step "build tests"
 cargo nextest run --workspace --no-run
+
+step "the .deb, from the binary the test build made"
+deb=$(bash ci/package.sh deb)
+export TONNYTRAY_TEST_DEB="$deb"
 
 step "PulseAudio virtual microphone"
 start_virtual_mic "$work"
@@ -116,12 +140,18 @@ server_job=""
 tail -n 2 "$work/asr.log" >&2
 
 step "waiting for n8n and RabbitMQ"
-wait_job "$rabbitmq_job" "$work/rabbitmq-setup.log" "RabbitMQ"
+wait_job "$rabbitmq_job" "$work/rabbitmq-setup.log" "starting RabbitMQ"
 rabbitmq_job=""
-wait_job "$n8n_job" "$work/n8n-setup.log" "n8n"
+wait_job "$n8n_job" "$work/n8n-setup.log" "installing or starting n8n"
 n8n_job=""
 
-step "tests (unit, CLI, and end-to-end against the real server)"
+step "waiting for the operations checks and the dependency audit"
+wait_job "$lint_job" "$work/lint-ops.log" "ci/lint-ops.sh"
+lint_job=""
+wait_job "$audit_job" "$work/audit.log" "ci/audit.sh (cargo-deny)"
+audit_job=""
+
+step "tests (unit, CLI, scripts, package, and end-to-end against the real peers)"
 export TONNYTRAY_TEST_SERVER_URL="ws://127.0.0.1:$port/asr"
 export TONNYTRAY_TEST_RESTART_PORT="$restart_port"
 export TONNYTRAY_TEST_ARTIFACTS="$work/artifacts"
@@ -130,6 +160,10 @@ export TONNYTRAY_TEST_N8N_TOKEN="$n8n_token"
 export TONNYTRAY_TEST_N8N_SCRIPT="$root/ci/n8n.sh"
 export TONNYTRAY_TEST_N8N_HOME="$n8n_home"
 export TONNYTRAY_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:$amqp_port/%2f"
+export TONNYTRAY_TEST_MANAGED_PORT="$managed_port"
+# The desktop tests give the app a private HOME; a server the app starts
+# there must use the environment installed above, not install another.
+export TONNYTRAY_ASR_VENV="${TONNYTRAY_ASR_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/tonnytray/asr-venv}"
 mkdir -p "$TONNYTRAY_TEST_ARTIFACTS"
 cd "$root"
 cargo nextest run --workspace --run-ignored all

@@ -8,7 +8,9 @@
 # window, ImageMagick for screenshots, dbus), shellcheck, the integration
 # peers (Node.js for n8n — ci/n8n.sh installs n8n itself with npm — curl,
 # RabbitMQ) and a Secret Service for the keyring tests (gnome-keyring,
-# secret-tool). Uses sudo when not root.
+# secret-tool), and the operations checks (Prometheus with promtool, which
+# also scrapes the app in a test; desktop-file-utils and squashfs-tools for
+# the packages). Uses sudo when not root.
 set -euo pipefail
 
 packages=(
@@ -18,6 +20,7 @@ packages=(
   libgtk-3-dev libayatana-appindicator3-1 libgl1-mesa-dri libegl1 libxkbcommon-x11-0
   xdotool xclip x11-utils dbus dbus-x11 xvfb trayer xterm imagemagick python3-tk
   nodejs curl rabbitmq-server gnome-keyring libsecret-tools
+  prometheus desktop-file-utils squashfs-tools
 )
 
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -48,6 +51,6 @@ if [ "$node_major" -lt 20 ] || ! command -v npm >/dev/null 2>&1; then
   exit 1
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "install-deps: Rust is missing. Install a toolchain >= 1.87 with rustup (https://rustup.rs), then run this again." >&2
+  echo "install-deps: Rust is missing. Install a toolchain >= 1.88 with rustup (https://rustup.rs), then run this again." >&2
   exit 1
 fi
