@@ -195,14 +195,8 @@ impl Runner {
     /// One health check of a running (or watched) server; what to do next.
     fn check(&mut self, failed_checks: &mut u32) -> Next {
         let now = Instant::now();
-        if let Some(status) = self
-            .child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten())
-        {
-            self.child = None;
-            tracing::warn!("the speech server exited ({status})");
-            return self.schedule_restart(&format!("exited ({status})"));
+        if let Some(next) = self.reap("exited") {
+            return next;
         }
         if self.healthy() {
             *failed_checks = 0;
@@ -238,6 +232,15 @@ impl Runner {
         let mode = self.last.as_ref().map_or(Mode::Remote, |r| r.mode);
         self.tell(mode, false, "not answering".into());
         Next::Check(now + HEALTH_EVERY)
+    }
+
+    /// When the managed child has exited: forgets it and schedules the
+    /// restart (`what` says when it happened).
+    fn reap(&mut self, what: &str) -> Option<Next> {
+        let status = self.child.as_mut()?.try_wait().ok().flatten()?;
+        self.child = None;
+        tracing::warn!("the speech server {what} ({status})");
+        Some(self.schedule_restart(&format!("{what} ({status})")))
     }
 
     fn schedule_restart(&mut self, why: &str) -> Next {
@@ -309,14 +312,8 @@ impl Runner {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                self.child = None;
-                tracing::warn!("the speech server exited while starting ({status})");
-                return self.schedule_restart(&format!("exited while starting ({status})"));
+            if let Some(next) = self.reap("exited while starting") {
+                return next;
             }
             if self.healthy() {
                 self.tell(
@@ -437,4 +434,148 @@ pub fn script_candidates(setting: &str) -> Vec<PathBuf> {
     }
     out.push(PathBuf::from("/usr/share/tonnytray/asr-server.sh"));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A stand-in for `asr-server.sh --foreground`: a real process that
+    /// answers `/health` like WhisperLiveKit (Python's http.server), so the
+    /// supervisor's loop runs against real processes in milliseconds.
+    const FAKE_SERVER: &str = r#"#!/usr/bin/env bash
+port=""
+while [ $# -gt 0 ]; do case "$1" in --port) port="$2"; shift 2 ;; *) shift ;; esac; done
+echo "fake server on $port"
+exec python3 -c '
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"{\"status\": \"ok\"}")
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+' "$port"
+"#;
+
+    fn free_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    }
+
+    type Reports = Arc<Mutex<Vec<ServerReport>>>;
+
+    fn start(dir: &std::path::Path, manage: bool) -> (Supervisor, Reports, Plan) {
+        let script = dir.join("asr-server.sh");
+        std::fs::write(&script, FAKE_SERVER).expect("script");
+        let port = free_port();
+        let settings = crate::config::settings::ServerSettings {
+            url: format!("ws://127.0.0.1:{port}/asr"),
+            managed: manage,
+            ..Default::default()
+        };
+        let plan = plan(&settings, Some(script));
+        let reports: Reports = Arc::default();
+        let sink = Arc::clone(&reports);
+        let supervisor = Supervisor::start(plan.clone(), move |r| {
+            sink.lock().expect("reports").push(r);
+        })
+        .expect("supervisor");
+        (supervisor, reports, plan)
+    }
+
+    fn wait_for(
+        reports: &Reports,
+        what: &str,
+        done: impl Fn(&ServerReport) -> bool,
+    ) -> ServerReport {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(r) = reports.lock().expect("reports").last().filter(|r| done(r)) {
+                return r.clone();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "no report of {what}: {:?}",
+            reports.lock().expect("reports")
+        );
+    }
+
+    fn alive(pid: u32) -> bool {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
+    }
+
+    #[test]
+    fn a_killed_server_is_restarted_and_stopped_with_the_supervisor() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (supervisor, reports, _) = start(dir.path(), true);
+        let first = wait_for(&reports, "the first start", |r| {
+            r.up && r.mode == Mode::Managed
+        });
+        assert_eq!(first.restarts, 0);
+        let pid = first.pid.expect("pid");
+        let killed = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        assert!(killed.is_ok_and(|s| s.success()));
+        let again = wait_for(&reports, "the restart", |r| r.up && r.restarts == 1);
+        let second = again.pid.expect("pid");
+        assert_ne!(second, pid);
+        assert!(
+            reports
+                .lock()
+                .expect("reports")
+                .iter()
+                .any(|r| !r.up && r.state.contains("restarting in 1 s")),
+            "the crash was not reported"
+        );
+        drop(supervisor);
+        assert!(!alive(second), "the server outlived its supervisor");
+    }
+
+    #[test]
+    fn restart_asked_for_replaces_the_process() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (supervisor, reports, _) = start(dir.path(), true);
+        let first = wait_for(&reports, "the first start", |r| r.up);
+        supervisor.sender().send(Control::Restart).expect("send");
+        let again = wait_for(&reports, "the restart", |r| r.up && r.pid != first.pid);
+        assert_eq!(again.restarts, 1);
+        assert!(!alive(first.pid.expect("pid")));
+    }
+
+    #[test]
+    fn a_server_that_is_not_managed_is_only_watched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (supervisor, reports, plan) = start(dir.path(), false);
+        let report = wait_for(&reports, "the first check", |r| r.mode == Mode::Remote);
+        assert!(!report.up);
+        assert_eq!(report.pid, None);
+        supervisor.sender().send(Control::Restart).expect("send");
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            ureq::get(&plan.health_url).call().is_err(),
+            "a server was started for an unmanaged URL"
+        );
+    }
+
+    #[test]
+    fn a_missing_script_is_named_with_what_to_do() {
+        let port = free_port();
+        let settings = crate::config::settings::ServerSettings {
+            url: format!("ws://127.0.0.1:{port}/asr"),
+            ..Default::default()
+        };
+        let reports: Reports = Arc::default();
+        let sink = Arc::clone(&reports);
+        let _s = Supervisor::start(plan(&settings, None), move |r| {
+            sink.lock().expect("reports").push(r);
+        })
+        .expect("supervisor");
+        let r = wait_for(&reports, "the missing script", |r| {
+            r.state.contains("not found")
+        });
+        assert!(r.state.contains("server.script"), "{r:?}");
+    }
 }
