@@ -4,8 +4,9 @@
 //! `scripts/uninstall.sh` (removes exactly that, keeps data unless purged,
 //! never touches what it did not install), `scripts/validate-env.sh` (every
 //! problem at once, no password printed, nothing in the file executed) and
-//! `scripts/setup-dev.sh` (the report, the pre-commit hook); and shellcheck
-//! over every script. They need only bash, coreutils, the debug binary and
+//! `scripts/setup-dev.sh` (the report, the pre-commit hook), `migrate.sh`
+//! and `backup.sh` on a store in that HOME, `asr-server.sh`'s answers
+//! without a server; and shellcheck over every script. They need only bash, coreutils, the debug binary and
 //! the tools `scripts/install-deps.sh` installs (shellcheck,
 //! desktop-file-utils, git).
 
@@ -599,6 +600,66 @@ TONNYTRAY_METRICS_PORT=9477
 N8N_WEBHOOK_URL=http://127.0.0.1:5678/webhook/ask-tonny
 LOG_LEVEL=info
 ";
+
+#[test]
+fn migrate_and_backup_scripts_work_on_the_store_in_home() {
+    let home = Home::new();
+    let tool: &[(&str, &Path)] = &[("TONNYTRAY_BIN", Path::new(bin()))];
+    let o = home.run_with("migrate.sh", &[], tool);
+    check(&o, "migrate.sh");
+    let store = home.data().join("tonnytray/tonnytray.redb");
+    assert!(
+        store.is_file(),
+        "no store at {}:\n{}",
+        store.display(),
+        text(&o)
+    );
+    let o = home.run_with("migrate.sh", &["--status"], tool);
+    check(&o, "migrate.sh --status");
+    assert!(text(&o).contains("schema version 1"), "{}", text(&o));
+
+    let backups = home.path().join("backups");
+    let dir = backups.to_str().expect("utf-8 path");
+    let o = home.run_with("backup.sh", &["--dir", dir], tool);
+    check(&o, "backup.sh");
+    let made: Vec<_> = std::fs::read_dir(&backups)
+        .expect("backup dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(
+        made[0].starts_with("tonnytray-") && made[0].ends_with(".redb.gz"),
+        "{made:?}"
+    );
+    let o = home.run_with("backup.sh", &["--dir", dir, "--list"], tool);
+    check(&o, "backup.sh --list");
+    assert!(text(&o).contains(&made[0]), "{}", text(&o));
+    let o = home.run_with("backup.sh", &["--bogus"], tool);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn asr_server_script_reports_a_server_that_is_not_there_and_bad_options() {
+    let home = Home::new();
+    // A port nothing listens on: status fails, stop has nothing to stop.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+        .to_string();
+    let o = home.run("asr-server.sh", &["--port", &port, "--status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not answering"), "{}", text(&o));
+    let o = home.run("asr-server.sh", &["--port", &port, "--stop"]);
+    check(&o, "asr-server.sh --stop");
+    assert!(text(&o).contains("not running"), "{}", text(&o));
+    let o = home.run("asr-server.sh", &["--port", "eighty"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--port must be a number"), "{}", text(&o));
+    // Nothing was installed into the throw-away HOME.
+    assert!(!home.data().join("tonnytray/asr-venv").exists());
+}
 
 /// The example the deploy docs tell users to copy, or [`GOOD_ENV`] until it
 /// exists.
