@@ -145,11 +145,9 @@ rabbitmq_job=""
 wait_job "$n8n_job" "$work/n8n-setup.log" "installing or starting n8n"
 n8n_job=""
 
-step "waiting for the operations checks and the dependency audit"
+step "waiting for the operations checks"
 wait_job "$lint_job" "$work/lint-ops.log" "ci/lint-ops.sh"
 lint_job=""
-wait_job "$audit_job" "$work/audit.log" "ci/audit.sh (cargo-deny)"
-audit_job=""
 
 step "tests (unit, CLI, scripts, package, and end-to-end against the real peers)"
 export TONNYTRAY_TEST_SERVER_URL="ws://127.0.0.1:$port/asr"
@@ -166,4 +164,25 @@ export TONNYTRAY_TEST_MANAGED_PORT="$managed_port"
 export TONNYTRAY_ASR_VENV="${TONNYTRAY_ASR_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/tonnytray/asr-venv}"
 mkdir -p "$TONNYTRAY_TEST_ARTIFACTS"
 cd "$root"
-cargo nextest run --workspace --run-ignored all
+# The audit (still building cargo-deny on a new machine, niced) goes on
+# beside the tests, which leave a core idle much of the time; its result
+# comes after theirs, and the test runner's summary is repeated last.
+set +e
+cargo nextest run --workspace --run-ignored all 2>&1 | tee "$work/tests.log"
+tests_rc=${PIPESTATUS[0]}
+set -e
+
+step "waiting for the dependency audit (ci/audit.sh)"
+audit_rc=0
+wait "$audit_job" || audit_rc=$?
+audit_job=""
+if [ "$audit_rc" -ne 0 ]; then
+  cat "$work/audit.log" >&2
+  echo "check: ci/audit.sh (cargo-deny) failed" >&2
+else
+  tail -n 3 "$work/audit.log" >&2
+fi
+
+step "test summary"
+awk '/^ +Summary \[/ { out = ""; keep = 1 } keep { out = out $0 "\n" } END { printf "%s", out }' "$work/tests.log"
+[ "$tests_rc" -eq 0 ] && [ "$audit_rc" -eq 0 ]
