@@ -7,7 +7,8 @@
 #   ci/audit.sh --online   fetch the live advisory database instead
 #
 # The snapshot: $TONNYTRAY_ADVISORY_DB, else ../shared/advisory-db beside the
-# repository (a plain folder, not a git repository). cargo-deny reads
+# repository, else /work/shared/advisory-db (a plain folder, not a git
+# repository). cargo-deny reads
 # advisory databases only as git repositories in its db-path, so the snapshot
 # is copied to a temporary folder and made a one-commit repository (committed
 # now, so cargo-deny's 90-day staleness check passes; the summary prints the
@@ -49,7 +50,15 @@ if ! cargo fetch --locked >/dev/null 2>&1; then
   say "cargo fetch --locked failed (no network?); going on with the crates already downloaded"
 fi
 
-snapshot="${TONNYTRAY_ADVISORY_DB:-$root/../shared/advisory-db}"
+# The workplace keeps the project's shared folder beside the checkout; a
+# clone made elsewhere (a CI scratch dir) finds it at /work/shared.
+snapshot="${TONNYTRAY_ADVISORY_DB:-}"
+if [ -z "$snapshot" ]; then
+  for candidate in "$root/../shared/advisory-db" /work/shared/advisory-db; do
+    if [ -d "$candidate/crates" ]; then snapshot=$candidate; break; fi
+  done
+  snapshot="${snapshot:-$root/../shared/advisory-db}"
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/tonnytray-audit.XXXXXX")
 trap '[ -n "${TONNYTRAY_AUDIT_KEEP:-}" ] || rm -rf "$work"' EXIT
 
