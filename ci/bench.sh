@@ -209,7 +209,10 @@ bench_metrics() {
 # SIGKILL that server, time until /health answers again (detection within
 # 5 s + 1 s backoff + start-up and model load), RUNS times.
 bench_server() {
-  build
+  # The restart is the Python server's start-up; the app only notices and
+  # spawns, so a debug binary serves too: TONNYTRAY_BENCH_BIN=target/debug/tonnytray.
+  local app_bin="${TONNYTRAY_BENCH_BIN:-$bin}"
+  [ -n "${TONNYTRAY_BENCH_BIN:-}" ] || build
   local port=18895 home="$work/server-home"
   mkdir -p "$home" "$work/xdg" && chmod 700 "$work/xdg"
   printf '[server]\nurl = "ws://127.0.0.1:%s/asr"\n' "$port" >"$work/server.toml"
@@ -217,7 +220,7 @@ bench_server() {
   # The app gets a private HOME; its server uses the installed environment.
   export TONNYTRAY_ASR_VENV="${TONNYTRAY_ASR_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/tonnytray/asr-venv}"
   XDG_RUNTIME_DIR="$work/xdg" HOME="$home" dbus-run-session -- \
-    target/release/tonnytray --settings "$work/server.toml" --hidden 2>"$work/server-app.log" &
+    "$app_bin" --settings "$work/server.toml" --hidden 2>"$work/server-app.log" &
   local app=$! health="http://127.0.0.1:$port/health" times=() pid t0
   wait_health() { until curl -fs "$health" >/dev/null 2>&1; do sleep 0.1; done; }
   wait_health
@@ -228,9 +231,9 @@ bench_server() {
     kill -9 "$pid"
     sleep 0.2
     wait_health
-    times+=("$(echo "$(date +%s.%N) - $t0" | bc)")
+    times+=("$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')")
   done
-  XDG_RUNTIME_DIR="$work/xdg" HOME="$home" target/release/tonnytray quit >/dev/null 2>&1 || kill "$app"
+  XDG_RUNTIME_DIR="$work/xdg" HOME="$home" "$app_bin" quit >/dev/null 2>&1 || kill "$app"
   wait "$app" 2>/dev/null || true
   stop_desktop
   printf 'server restart (kill -> healthy), s: %s; median %s\n' "${times[*]}" \

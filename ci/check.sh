@@ -70,7 +70,9 @@ cleanup() {
   bash scripts/asr-server.sh --port "$port" --stop >/dev/null 2>&1
   bash scripts/asr-server.sh --port "$restart_port" --stop >/dev/null 2>&1
   stop_virtual_mic
-  rm -rf "$work"
+  # PulseAudio may still be writing its runtime dir as it exits: try twice,
+  # quietly, so the test summary stays the last thing printed.
+  rm -rf "$work" 2>/dev/null || { sleep 1; rm -rf "$work" 2>/dev/null; }
 }
 trap cleanup EXIT
 
