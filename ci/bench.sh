@@ -16,8 +16,6 @@
 #   ci/bench.sh store      history store: commit p50/p99 (fsync), search over
 #                          100 000 utterances, file size per 10 000
 #   ci/bench.sh metrics    criterion: one metric recorded; one /metrics scrape rendered
-#   ci/bench.sh server     the managed speech server's restart: SIGKILL to /health
-#                          answering again, through the app's supervisor (RUNS times)
 #   ci/bench.sh all        all of the above
 #
 # Uses the speech server at TONNYTRAY_SERVER_URL (default ws://127.0.0.1:8888/asr),
@@ -205,41 +203,6 @@ bench_metrics() {
   cargo bench -p tonnytray --bench metrics -- --noplot 2>&1 | grep -E '^[a-z_/]+ +time:|time:' >&2
 }
 
-# The app's supervisor on its own port: wait until it runs its own server,
-# SIGKILL that server, time until /health answers again (detection within
-# 5 s + 1 s backoff + start-up and model load), RUNS times.
-bench_server() {
-  # The restart is the Python server's start-up; the app only notices and
-  # spawns, so a debug binary serves too: TONNYTRAY_BENCH_BIN=target/debug/tonnytray.
-  local app_bin="${TONNYTRAY_BENCH_BIN:-$bin}"
-  [ -n "${TONNYTRAY_BENCH_BIN:-}" ] || build
-  local port=18895 home="$work/server-home"
-  mkdir -p "$home" "$work/xdg" && chmod 700 "$work/xdg"
-  printf '[server]\nurl = "ws://127.0.0.1:%s/asr"\n' "$port" >"$work/server.toml"
-  start_desktop
-  # The app gets a private HOME; its server uses the installed environment.
-  export TONNYTRAY_ASR_VENV="${TONNYTRAY_ASR_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/tonnytray/asr-venv}"
-  XDG_RUNTIME_DIR="$work/xdg" HOME="$home" dbus-run-session -- \
-    "$app_bin" --settings "$work/server.toml" --hidden 2>"$work/server-app.log" &
-  local app=$! health="http://127.0.0.1:$port/health" times=() pid t0
-  wait_health() { until curl -fs "$health" >/dev/null 2>&1; do sleep 0.1; done; }
-  wait_health
-  for _ in $(seq 1 "$runs"); do
-    sleep 6 # let the supervisor see it healthy
-    pid=$(pgrep -f "whisperlivekit-server.*--port $port" | head -n 1)
-    t0=$(date +%s.%N)
-    kill -9 "$pid"
-    sleep 0.2
-    wait_health
-    times+=("$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')")
-  done
-  XDG_RUNTIME_DIR="$work/xdg" HOME="$home" "$app_bin" quit >/dev/null 2>&1 || kill "$app"
-  wait "$app" 2>/dev/null || true
-  stop_desktop
-  printf 'server restart (kill -> healthy), s: %s; median %s\n' "${times[*]}" \
-    "$(printf '%s\n' "${times[@]}" | median)" >&2
-}
-
 case "${1:-all}" in
   resample) bench_resample ;;
   latency) bench_latency ;;
@@ -249,7 +212,6 @@ case "${1:-all}" in
   typing) bench_typing ;;
   store) bench_store ;;
   metrics) bench_metrics ;;
-  server) bench_server ;;
-  all) bench_resample; bench_latency; bench_listen; bench_e2e; bench_desktop; bench_typing; bench_store; bench_metrics; bench_server ;;
-  *) sed -n '2,22p' "$0"; exit 2 ;;
+  all) bench_resample; bench_latency; bench_listen; bench_e2e; bench_desktop; bench_typing; bench_store; bench_metrics ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
 esac
