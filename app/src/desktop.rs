@@ -158,22 +158,16 @@ fn route_commands(
     inbox: SyncSender<CoreInput>,
     supervisor: Option<&server::Supervisor>,
 ) -> Arc<dyn Fn(Command) + Send + Sync> {
-    let to_server = supervisor.map(|s| Mutex::new(s.sender()));
-    let inbox = Mutex::new(inbox);
+    // Both senders are Sync: the closure shares them without a lock.
+    let to_server = supervisor.map(server::Supervisor::sender);
     Arc::new(move |command| {
         if command == Command::RestartServer {
             if let Some(tx) = &to_server {
-                let _ = tx
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .send(server::Control::Restart);
+                let _ = tx.send(server::Control::Restart);
             }
             return;
         }
-        let _ = inbox
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .try_send(CoreInput::Command(command));
+        let _ = inbox.try_send(CoreInput::Command(command));
     })
 }
 
@@ -203,12 +197,9 @@ fn start_supervisor(
 ) -> Option<server::Supervisor> {
     let script = server::find_script(&server::script_candidates(&settings.server.script));
     let plan = server::plan(&settings.server, script);
-    let inbox = Mutex::new(inbox.clone());
+    let inbox = inbox.clone();
     let report = move |r: server::ServerReport| {
-        let _ = inbox
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(CoreInput::Server(r));
+        let _ = inbox.send(CoreInput::Server(r));
     };
     match server::Supervisor::start(plan, report) {
         Ok(s) => Some(s),

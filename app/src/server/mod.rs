@@ -125,6 +125,18 @@ enum Next {
     Check(Instant),
     /// Start a server at this time.
     Start(Instant),
+    /// Shutdown was asked for while waiting elsewhere: end the thread.
+    Stop,
+}
+
+impl Next {
+    /// When to act; `None` to end.
+    fn at(&self) -> Option<Instant> {
+        match self {
+            Self::Check(t) | Self::Start(t) => Some(*t),
+            Self::Stop => None,
+        }
+    }
 }
 
 impl Runner {
@@ -162,10 +174,7 @@ impl Runner {
             Next::Check(Instant::now() + HEALTH_EVERY)
         };
         let mut failed_checks = 0;
-        loop {
-            let at = match next {
-                Next::Check(t) | Next::Start(t) => t,
-            };
+        while let Some(at) = next.at() {
             match control.recv_timeout(at.saturating_duration_since(Instant::now())) {
                 Ok(Control::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(Control::Restart) => {
@@ -187,6 +196,7 @@ impl Runner {
             next = match next {
                 Next::Start(_) => self.start_child(control),
                 Next::Check(_) => self.check(&mut failed_checks),
+                Next::Stop => break,
             };
         }
         self.stop_child();
@@ -302,9 +312,10 @@ impl Runner {
         while Instant::now() < deadline {
             match control.recv_timeout(Duration::from_secs(1)) {
                 Ok(Control::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
-                    self.stop_child();
-                    // The loop sees the channel again and ends.
-                    return Next::Check(Instant::now());
+                    // The Shutdown is taken from the channel here, so the
+                    // main loop must be told; the sender still lives
+                    // while Supervisor::drop waits for this thread.
+                    return Next::Stop;
                 }
                 Ok(Control::Restart) => {
                     self.stop_child();
@@ -559,6 +570,38 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
             ureq::get(&plan.health_url).call().is_err(),
             "a server was started for an unmanaged URL"
         );
+    }
+
+    #[test]
+    fn quitting_while_the_server_is_still_starting_stops_it_and_ends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("asr-server.sh");
+        // Loads a "model" forever: never answers /health.
+        std::fs::write(&script, "#!/usr/bin/env bash\nexec sleep 600\n").expect("script");
+        let settings = crate::config::settings::ServerSettings {
+            url: format!("ws://127.0.0.1:{}/asr", free_port()),
+            ..Default::default()
+        };
+        let reports: Reports = Arc::default();
+        let sink = Arc::clone(&reports);
+        let supervisor = Supervisor::start(plan(&settings, Some(script)), move |r| {
+            sink.lock().expect("reports").push(r);
+        })
+        .expect("supervisor");
+        let starting = wait_for(&reports, "the start", |r| r.state.starts_with("starting"));
+        let pid = starting.pid.expect("pid");
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            drop(supervisor);
+            let _ = done_tx.send(());
+        });
+        // Not a speed check: a supervisor that never ends would hang the
+        // app's quit, which is what this test is about.
+        assert!(
+            done_rx.recv_timeout(Duration::from_secs(30)).is_ok(),
+            "the supervisor did not end while its server was starting"
+        );
+        assert!(!alive(pid), "the starting server outlived its supervisor");
     }
 
     #[test]
