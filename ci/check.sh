@@ -76,6 +76,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Say up front how much disk there is, since a full disk stops a build with
+# an I/O error deep in some compiler step. (.ci/run also turns incremental
+# compilation off: a CI machine builds once from nothing.)
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+mkdir -p "$target_dir"
+free_gb=$(df -Pk "$target_dir" | awk 'NR == 2 { printf "%d", $4 / 1048576 }')
+step "disk: ${free_gb} GB free for $target_dir"
+if [ "$free_gb" -lt 12 ]; then
+  echo "check: warning: only ${free_gb} GB free where the build goes ($target_dir); a cold run needs about 12 GB (build ~5 GB, speech server ~6 GB, n8n ~1 GB)" >&2
+fi
+
 step "system packages"
 bash scripts/install-deps.sh
 
@@ -98,9 +109,8 @@ n8n_job=$!
 bash ci/rabbitmq.sh start --port "$amqp_port" --dir "$work/rabbitmq" --wait 300 >"$work/rabbitmq-setup.log" 2>&1 &
 rabbitmq_job=$!
 
-# The operations checks are mostly pip/npm installs and cargo-deny's own
-# build (from source, ~15 minutes the first time): niced in the background,
-# so the Rust build keeps the cores and they fill its idle moments.
+# The operations checks and the audit are mostly pip installs and waiting:
+# niced in the background, so the Rust build keeps the cores.
 step "operations checks and dependency audit: in the background (logs: $work/lint-ops.log, $work/audit.log)"
 nice -n 10 bash ci/lint-ops.sh >"$work/lint-ops.log" 2>&1 &
 lint_job=$!
@@ -108,21 +118,26 @@ nice -n 19 bash ci/audit.sh >"$work/audit.log" 2>&1 &
 audit_job=$!
 
 if ! cargo nextest --version >/dev/null 2>&1; then
-  step "installing cargo-nextest"
-  cargo install cargo-nextest --locked
+  step "installing cargo-nextest (prebuilt, ci/cargo-tools.sh)"
+  PATH="$(bash ci/cargo-tools.sh nextest):$PATH"
 fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "clippy"
-cargo clippy --workspace --all-targets -- -D warnings
-
 step "shellcheck"
 shellcheck scripts/*.sh ci/*.sh .ci/run packaging/systemd/*.sh
 
-step "build tests"
+# Clippy compiles the workspace's crates in the test build itself
+# (ci/clippy-rustc.sh says why): the dependency tree is compiled once, not
+# once for `cargo clippy` and again for the tests. Exported, so the test run
+# below finds the build fresh. The benches are not test targets; building
+# them afterwards lints them too (their dependencies are built by then).
+export RUSTC_WORKSPACE_WRAPPER="$root/ci/clippy-rustc.sh"
+step "clippy and the test build (clippy -D warnings on every workspace crate)"
 cargo nextest run --workspace --no-run
+step "clippy on the benches"
+cargo build --workspace --benches
 
 step "the .deb, from the binary the test build made"
 deb=$(bash ci/package.sh deb)
