@@ -98,8 +98,11 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
         }
     };
     let _ = snapshots_for_socket.set(core.snapshots().clone());
-    let _metrics = serve_metrics(&loaded_settings, &inbox);
+    serve_metrics(core.snapshots(), &loaded_settings, &inbox);
     let supervisor = start_supervisor(&loaded_settings, &inbox);
+    if let Some(s) = &supervisor {
+        follow_server_settings(core.snapshots(), s.sender(), &loaded_settings);
+    }
     let to_core = route_commands(inbox, supervisor.as_ref());
 
     let tray = start_tray(&to_core, to_window, key_gate);
@@ -171,23 +174,23 @@ fn route_commands(
     })
 }
 
-/// Serves `/metrics` when the settings ask; a port that cannot be used
-/// becomes a notice (the app runs on without metrics).
-fn serve_metrics(
-    settings: &Settings,
-    inbox: &SyncSender<CoreInput>,
-) -> Option<metrics::MetricsServer> {
-    if !settings.telemetry.metrics_enabled {
-        return None;
-    }
-    match metrics::MetricsServer::start(settings.telemetry.metrics_port) {
-        Ok(server) => Some(server),
-        Err(e) => {
+/// Serves `/metrics` as the settings in force say, from the start and
+/// after every change; a port that cannot be used becomes a notice (the app
+/// runs on without metrics).
+fn serve_metrics(cell: &SnapshotCell, settings: &Settings, inbox: &SyncSender<CoreInput>) {
+    let endpoint = Mutex::new(metrics::Endpoint::default());
+    let inbox = inbox.clone();
+    let apply = move |t: &settings::TelemetrySettings| {
+        let mut endpoint = endpoint.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = endpoint.apply(t.metrics_enabled, t.metrics_port) {
             tracing::warn!("{e}");
             let _ = inbox.try_send(CoreInput::Command(Command::Notice(e.to_string())));
-            None
         }
-    }
+    };
+    apply(&settings.telemetry);
+    cell.watch(Box::new(move |snapshot: &Arc<core::Snapshot>| {
+        apply(&snapshot.settings.telemetry);
+    }));
 }
 
 /// Starts the speech server's supervisor, which reports to the core.
@@ -208,6 +211,27 @@ fn start_supervisor(
             None
         }
     }
+}
+
+/// Hands the supervisor a new plan when applied settings change the speech
+/// server (URL, model, language, managed, script), so they take effect
+/// without a restart of the app.
+fn follow_server_settings(
+    cell: &SnapshotCell,
+    supervisor: std::sync::mpsc::Sender<server::Control>,
+    initial: &Settings,
+) {
+    let last = Mutex::new(initial.server.clone());
+    cell.watch(Box::new(move |snapshot: &Arc<core::Snapshot>| {
+        let now = &snapshot.settings.server;
+        let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
+        if *last == *now {
+            return;
+        }
+        *last = now.clone();
+        let script = server::find_script(&server::script_candidates(&now.script));
+        let _ = supervisor.send(server::Control::Replan(Box::new(server::plan(now, script))));
+    }));
 }
 
 /// Makes a backup or prunes old ones, as the settings in force say; the

@@ -235,6 +235,49 @@ fn settings_name_the_bad_key_and_apply_only_valid_changes() {
     assert_eq!(applied.replacements[0].to, "TonnyTray");
 }
 
+#[test]
+fn the_speech_server_and_metrics_are_set_in_the_window() {
+    let mut h = window(snapshot(DictationState::Idle));
+    h.state_mut().ui.view = View::Dashboard(Tab::Settings);
+    h.run();
+    let managed =
+        "Start and restart a local server when none answers (127.0.0.1 and localhost only)";
+    h.get_by_label(managed).click();
+    h.run();
+    // The start script only matters for a managed server.
+    assert!(
+        h.get_by_label("Start script")
+            .accesskit_node()
+            .is_disabled()
+    );
+    let metrics = "Serve Prometheus metrics on this computer (127.0.0.1)";
+    h.get_by_label(metrics).scroll_to_me();
+    h.run();
+    assert!(
+        h.get_by_label("Metrics port")
+            .accesskit_node()
+            .is_disabled()
+    );
+    h.get_by_label(metrics).click();
+    h.run();
+    assert!(
+        !h.get_by_label("Metrics port")
+            .accesskit_node()
+            .is_disabled()
+    );
+    h.get_by_label_contains("http://127.0.0.1:9477/metrics");
+    h.get_by_label("Apply").click();
+    h.run();
+    let applied = h.state().actions.iter().find_map(|a| match a {
+        UiAction::Core(Command::ApplySettings(s)) => Some(s.clone()),
+        _ => None,
+    });
+    let applied = applied.expect("settings applied");
+    assert!(!applied.server.managed);
+    assert!(applied.telemetry.metrics_enabled);
+    assert_eq!(applied.telemetry.metrics_port, 9477);
+}
+
 /// The real core thread behind the window: pausing and resuming through
 /// the buttons changes the state the core publishes, and the window follows.
 #[test]

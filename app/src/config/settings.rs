@@ -185,7 +185,7 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TelemetrySettings {
-    /// Serve Prometheus metrics on 127.0.0.1 (read at start).
+    /// Serve Prometheus metrics on 127.0.0.1.
     pub metrics_enabled: bool,
     /// Their port.
     pub metrics_port: u16,

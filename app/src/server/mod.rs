@@ -30,10 +30,14 @@ const HUNG_AFTER: u32 = 3;
 const START_LIMIT: Duration = Duration::from_secs(900);
 
 /// What a supervisor is asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
     /// Stop the managed server and start it again now (tray's "Restart server").
     Restart,
+    /// The server settings changed: stop a server of ours and begin again
+    /// with this plan (a new port, model or language needs a new process;
+    /// a remote URL is only watched). The same plan changes nothing.
+    Replan(Box<Plan>),
     /// Stop it and end the thread.
     Shutdown,
 }
@@ -159,20 +163,7 @@ impl Runner {
     }
 
     fn run(mut self, control: &Receiver<Control>) {
-        let mut next = if self.healthy() {
-            let mode = if self.plan.manage {
-                Mode::External
-            } else {
-                Mode::Remote
-            };
-            self.tell(mode, true, "running (started outside the app)".into());
-            Next::Check(Instant::now() + HEALTH_EVERY)
-        } else if self.plan.manage {
-            Next::Start(Instant::now())
-        } else {
-            self.tell(Mode::Remote, false, "not answering".into());
-            Next::Check(Instant::now() + HEALTH_EVERY)
-        };
+        let mut next = self.begin();
         let mut failed_checks = 0;
         while let Some(at) = next.at() {
             match control.recv_timeout(at.saturating_duration_since(Instant::now())) {
@@ -191,6 +182,13 @@ impl Runner {
                     }
                     continue;
                 }
+                Ok(Control::Replan(plan)) => {
+                    if let Some(n) = self.replan(*plan) {
+                        next = n;
+                        failed_checks = 0;
+                    }
+                    continue;
+                }
                 Err(RecvTimeoutError::Timeout) => {}
             }
             next = match next {
@@ -200,6 +198,44 @@ impl Runner {
             };
         }
         self.stop_child();
+    }
+
+    /// Where a plan starts: a server that answers is watched; otherwise
+    /// ours is started (managed) or the remote one reported down.
+    fn begin(&mut self) -> Next {
+        if self.healthy() {
+            let mode = if self.plan.manage {
+                Mode::External
+            } else {
+                Mode::Remote
+            };
+            self.tell(mode, true, "running (started outside the app)".into());
+            Next::Check(Instant::now() + HEALTH_EVERY)
+        } else if self.plan.manage {
+            Next::Start(Instant::now())
+        } else {
+            self.tell(Mode::Remote, false, "not answering".into());
+            Next::Check(Instant::now() + HEALTH_EVERY)
+        }
+    }
+
+    /// Takes new settings' plan: stops a server of ours and begins again.
+    /// `None` when the plan is the one in force.
+    fn replan(&mut self, plan: Plan) -> Option<Next> {
+        if plan == self.plan {
+            return None;
+        }
+        tracing::info!(
+            "the speech server settings changed; now {} ({})",
+            plan.health_url,
+            if plan.manage { "managed" } else { "watched" }
+        );
+        self.stop_child();
+        self.plan = plan;
+        self.backoff = Backoff::default();
+        // A start for new settings is not a crash restart.
+        self.started_once = false;
+        Some(self.begin())
     }
 
     /// One health check of a running (or watched) server; what to do next.
@@ -320,6 +356,11 @@ impl Runner {
                 Ok(Control::Restart) => {
                     self.stop_child();
                     return Next::Start(Instant::now());
+                }
+                Ok(Control::Replan(plan)) => {
+                    if let Some(next) = self.replan(*plan) {
+                        return next;
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -555,6 +596,59 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
         let again = wait_for(&reports, "the restart", |r| r.up && r.pid != first.pid);
         assert_eq!(again.restarts, 1);
         assert!(!alive(first.pid.expect("pid")));
+    }
+
+    #[test]
+    fn new_settings_move_the_managed_server_and_a_remote_url_stops_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (supervisor, reports, first_plan) = start(dir.path(), true);
+        let first = wait_for(&reports, "the first start", |r| r.up);
+        let old_pid = first.pid.expect("pid");
+
+        // A new port: the old process goes, one on the new port comes.
+        let port = free_port();
+        let moved = crate::config::settings::ServerSettings {
+            url: format!("ws://127.0.0.1:{port}/asr"),
+            ..Default::default()
+        };
+        let moved_plan = plan(&moved, first_plan.script.clone());
+        supervisor
+            .sender()
+            .send(Control::Replan(Box::new(moved_plan.clone())))
+            .expect("send");
+        let again = wait_for(&reports, "the server on the new port", |r| {
+            r.up && r.pid.is_some_and(|p| p != old_pid)
+        });
+        assert!(
+            !alive(old_pid),
+            "the server for the old settings still runs"
+        );
+        assert!(ureq::get(&moved_plan.health_url).call().is_ok());
+        assert!(ureq::get(&first_plan.health_url).call().is_err());
+        assert_eq!(again.restarts, 0, "new settings are not a crash restart");
+
+        // The same plan again changes nothing.
+        supervisor
+            .sender()
+            .send(Control::Replan(Box::new(moved_plan)))
+            .expect("send");
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(alive(again.pid.expect("pid")));
+
+        // A remote URL: ours is stopped and the remote one only watched.
+        let remote = crate::config::settings::ServerSettings {
+            url: "wss://speech.invalid/asr".into(),
+            ..Default::default()
+        };
+        supervisor
+            .sender()
+            .send(Control::Replan(Box::new(plan(&remote, None))))
+            .expect("send");
+        let watched = wait_for(&reports, "the remote server watched", |r| {
+            r.mode == Mode::Remote
+        });
+        assert_eq!(watched.pid, None);
+        assert!(!alive(again.pid.expect("pid")));
     }
 
     #[test]

@@ -312,6 +312,44 @@ impl Drop for MetricsServer {
     }
 }
 
+/// `/metrics` as the settings say, following their changes: turned on,
+/// off, or moved to another port while the app runs.
+#[derive(Default)]
+pub struct Endpoint {
+    /// The port asked for last (`None`: off), served or not.
+    wanted: Option<u16>,
+    server: Option<MetricsServer>,
+}
+
+impl Endpoint {
+    /// Serves on `port` when `enabled`, otherwise stops serving. The same
+    /// settings again change nothing (and do not retry a port that failed).
+    ///
+    /// # Errors
+    /// When the port cannot be bound; the endpoint is then off until the
+    /// settings change.
+    pub fn apply(&mut self, enabled: bool, port: u16) -> Result<(), MetricsError> {
+        let wanted = enabled.then_some(port);
+        if wanted == self.wanted {
+            return Ok(());
+        }
+        self.wanted = wanted;
+        // Dropping the old server ends its thread and frees its port first,
+        // so the same port can be served again.
+        self.server = None;
+        if let Some(port) = wanted {
+            self.server = Some(MetricsServer::start(port)?);
+        }
+        Ok(())
+    }
+
+    /// The port being served, if any.
+    #[must_use]
+    pub fn port(&self) -> Option<u16> {
+        self.server.as_ref().map(MetricsServer::port)
+    }
+}
+
 fn serve(server: &tiny_http::Server, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         // A short wait so dropping the server ends the thread promptly.
@@ -348,6 +386,45 @@ fn serve(server: &tiny_http::Server, stop: &AtomicBool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn free_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    }
+
+    fn serves(port: u16) -> bool {
+        ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
+            .call()
+            .is_ok()
+    }
+
+    #[test]
+    fn the_endpoint_follows_the_settings_on_off_and_to_another_port() {
+        let (a, b) = (free_port(), free_port());
+        let mut endpoint = Endpoint::default();
+        endpoint.apply(false, a).expect("off");
+        assert!(!serves(a));
+        endpoint.apply(true, a).expect("on");
+        assert_eq!(endpoint.port(), Some(a));
+        assert!(serves(a));
+        endpoint.apply(true, b).expect("moved");
+        assert!(serves(b));
+        assert!(!serves(a), "the old port is still served");
+        endpoint.apply(true, b).expect("unchanged");
+        assert!(serves(b));
+        endpoint.apply(false, b).expect("off again");
+        assert_eq!(endpoint.port(), None);
+        assert!(!serves(b));
+        endpoint.apply(true, b).expect("the same port again");
+        assert!(serves(b));
+
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = taken.local_addr().expect("addr").port();
+        let err = endpoint.apply(true, port).expect_err("a taken port");
+        assert!(err.to_string().contains("telemetry.metrics_port"), "{err}");
+        assert_eq!(endpoint.port(), None);
+        assert!(!serves(b));
+    }
 
     #[test]
     fn the_endpoint_serves_every_series_in_prometheus_text_format() {

@@ -100,6 +100,7 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
         section(ui, "Profiles", |ui| super::profiles::edit(ui, draft, pins));
         section(ui, "History backups", |ui| backups(ui, draft, actions));
         section(ui, "Appearance", |ui| appearance(ui, draft));
+        section(ui, "Monitoring", |ui| monitoring(ui, draft));
     });
 }
 
@@ -175,6 +176,30 @@ fn server(ui: &mut Ui, s: &mut Settings) {
     text_field(ui, "Server URL", &mut s.server.url);
     text_field(ui, "Model", &mut s.server.model);
     text_field(ui, "Language", &mut s.server.language);
+    ui.checkbox(
+        &mut s.server.managed,
+        "Start and restart a local server when none answers (127.0.0.1 and localhost only)",
+    );
+    ui.add_enabled_ui(s.server.managed, |ui| {
+        text_field(ui, "Start script", &mut s.server.script);
+    });
+    ui.weak("Start script: empty looks for asr-server.sh where TonnyTray was installed.");
+}
+
+fn monitoring(ui: &mut Ui, s: &mut Settings) {
+    let t = &mut s.telemetry;
+    ui.checkbox(
+        &mut t.metrics_enabled,
+        "Serve Prometheus metrics on this computer (127.0.0.1)",
+    );
+    ui.add_enabled_ui(t.metrics_enabled, |ui| {
+        ui.horizontal(|ui| {
+            let l = ui.label("Metrics port");
+            ui.add(egui::DragValue::new(&mut t.metrics_port).range(1..=65535))
+                .labelled_by(l.id);
+            ui.weak(format!("http://127.0.0.1:{}/metrics", t.metrics_port));
+        });
+    });
 }
 
 fn microphone(
