@@ -220,11 +220,7 @@ fn settings_name_the_bad_key_and_apply_only_valid_changes() {
     h.run();
     h.get_by_label("Apply").click();
     h.run();
-    let applied = h.state().actions.iter().find_map(|a| match a {
-        UiAction::Core(Command::ApplySettings(s)) => Some(s.clone()),
-        _ => None,
-    });
-    let applied = applied.expect("settings applied");
+    let applied = applied_settings(&h);
     assert_eq!(applied.server.url, "ws://10.0.0.5:8888/asr");
     assert_eq!(
         applied.hotkey.mode,
@@ -233,6 +229,18 @@ fn settings_name_the_bad_key_and_apply_only_valid_changes() {
     assert_eq!(applied.replacements.len(), 1);
     assert_eq!(applied.replacements[0].from, "tony tray");
     assert_eq!(applied.replacements[0].to, "TonnyTray");
+}
+
+/// The settings the window's Apply sent to the core.
+fn applied_settings(h: &Harness<'static, Window>) -> Box<Settings> {
+    h.state()
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            UiAction::Core(Command::ApplySettings(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("settings applied")
 }
 
 #[test]
@@ -268,11 +276,7 @@ fn the_speech_server_and_metrics_are_set_in_the_window() {
     h.get_by_label_contains("http://127.0.0.1:9477/metrics");
     h.get_by_label("Apply").click();
     h.run();
-    let applied = h.state().actions.iter().find_map(|a| match a {
-        UiAction::Core(Command::ApplySettings(s)) => Some(s.clone()),
-        _ => None,
-    });
-    let applied = applied.expect("settings applied");
+    let applied = applied_settings(&h);
     assert!(!applied.server.managed);
     assert!(applied.telemetry.metrics_enabled);
     assert_eq!(applied.telemetry.metrics_port, 9477);
