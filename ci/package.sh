@@ -219,8 +219,8 @@ build_deb() {
 
 # ---------------------------------------------------------------- AppDir
 # The AppImage layout: AppRun, the .desktop file and icon at the root,
-# .DirIcon, everything else under usr/. Libraries come from the host (GTK,
-# ALSA, the tray indicator), as a plain AppDir; see packaging/README.md.
+# .DirIcon, everything else under usr/. Libraries come from the host (ALSA,
+# Mesa), as a plain AppDir; see packaging/README.md.
 build_appdir() {
   local dir=$1 size
   rm -rf "$dir"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages TonnyTray needs to build, run and test:
-# ALSA headers for cpal, GTK headers and the appindicator library for the
-# tray, Mesa for the window's OpenGL, xdotool/xclip for typing into other
-# apps, PulseAudio and its ALSA plugin (the virtual test microphone),
-# espeak-ng and sox (spoken test audio), Python's venv (the WhisperLiveKit
-# server), the headless desktop the tests drive (Xvfb, trayer, xterm, a Tk
-# window, ImageMagick for screenshots, dbus), shellcheck, the integration
+# ALSA headers for cpal, Mesa for the window's OpenGL, xdotool/xclip for
+# typing into other apps, PulseAudio and its ALSA plugin (the virtual test
+# microphone), espeak-ng and sox (spoken test audio), Python's venv (the
+# WhisperLiveKit server), the headless desktop the tests drive (Xvfb, a
+# StatusNotifier watcher and panel that show the tray icon, trayer as an
+# old-style tray, xterm, a Tk window, ImageMagick for screenshots, dbus), the
+# shell linter, the integration
 # peers (Node.js for n8n — ci/n8n.sh installs n8n itself with npm — curl,
 # RabbitMQ) and a Secret Service for the keyring tests (gnome-keyring,
 # secret-tool), and the operations checks (Prometheus with promtool, which
@@ -17,8 +18,9 @@ packages=(
   build-essential pkg-config libasound2-dev git ca-certificates procps
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
   espeak-ng sox python3 python3-venv python3-pip shellcheck
-  libgtk-3-dev libayatana-appindicator3-1 libgl1-mesa-dri libegl1 libxkbcommon-x11-0
+  libgl1-mesa-dri libegl1 libxkbcommon-x11-0
   xdotool xclip x11-utils dbus dbus-x11 xvfb trayer xterm imagemagick python3-tk
+  haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
   nodejs curl rabbitmq-server gnome-keyring libsecret-tools
   prometheus desktop-file-utils squashfs-tools
 )

@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use tonnytray::integrations::key_gate::KeyGate;
 use tonnytray::integrations::xtest::Typer;
 
 const TEXT: &str = "Please add apples and bananas to the shopping list. Remind me to call my sister after dinner tonight.";
@@ -16,14 +15,12 @@ fn main() -> Result<(), String> {
         .nth(1)
         .map_or(Ok(12), |a| a.parse())
         .map_err(|e| format!("delay in ms: {e}"))?;
-    let gate = KeyGate::new();
     let mut typer = Typer::connect()?;
     let started = Instant::now();
     typer
         .type_text(
             TEXT,
             Duration::from_millis(delay_ms),
-            &gate,
             Duration::from_secs(1),
         )
         .map_err(|s| s.why)?;

@@ -13,7 +13,6 @@ use crate::config::settings::{self, Settings, Theme};
 use crate::core::{self, Core, CoreInput, CoreOptions, SnapshotCell};
 use crate::hotkey::Hotkey;
 use crate::instance::{self, Claim};
-use crate::integrations::key_gate::KeyGate;
 use crate::integrations::typing;
 use crate::messages::Command;
 use crate::server;
@@ -81,14 +80,12 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
     let _ = store_for_socket.set(store.clone());
     let hidden = options.hidden || loaded_settings.ui.start_hidden;
 
-    let key_gate = Arc::new(KeyGate::new());
     let channel = (inbox.clone(), rx);
     let core = match start_core(
         loaded_settings.clone(),
         path,
         notices,
         channel,
-        &key_gate,
         store.clone(),
     ) {
         Ok(core) => core,
@@ -105,7 +102,7 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
     }
     let to_core = route_commands(inbox, supervisor.as_ref());
 
-    let tray = start_tray(&to_core, to_window, key_gate);
+    let tray = start_tray(&to_core, to_window);
     watch(core.snapshots(), tray.clone(), Arc::clone(&waker));
 
     let mut hotkey = Hotkey::new(Arc::clone(&to_core));
@@ -295,9 +292,8 @@ fn claim_instance(
 fn start_tray(
     to_core: &Arc<dyn Fn(Command) + Send + Sync>,
     to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
-    key_gate: Arc<KeyGate>,
 ) -> Option<Arc<TrayHandle>> {
-    match tray::spawn(Arc::clone(to_core), to_window, key_gate) {
+    match tray::spawn(Arc::clone(to_core), to_window) {
         Ok(t) => {
             if let Some(problem) = tray::host_problem() {
                 tracing::warn!("{problem}");
@@ -334,14 +330,13 @@ fn start_core(
     settings_path: Option<PathBuf>,
     notices: Vec<String>,
     channel: core::coordinator::Channel,
-    key_gate: &Arc<KeyGate>,
     store: store::Shared,
 ) -> std::io::Result<Core> {
     let inbox = channel.0.clone();
     let report = move |result| {
         let _ = inbox.send(CoreInput::Typed(result));
     };
-    let typer = match typing::spawn(report, Arc::clone(key_gate)) {
+    let typer = match typing::spawn(report) {
         Ok((tx, _handle)) => Some(tx),
         Err(e) => {
             tracing::error!("typing thread: {e}");
@@ -539,10 +534,10 @@ fn answer(
             to_window(WindowRequest::Quit);
             "ok".into()
         }
-        "toggle" => match inbox.try_send(CoreInput::Command(Command::ToggleRecording)) {
-            Ok(()) => "ok".into(),
-            Err(e) => format!("error: {e}"),
-        },
+        "toggle" => send(inbox, Command::ToggleRecording),
+        // A compositor's key binding standing in for the global hotkey.
+        "ptt press" => send(inbox, Command::HotkeyPressed),
+        "ptt release" => send(inbox, Command::HotkeyReleased),
         "status" => cell.map_or_else(
             || "error: starting".into(),
             |cell| status_json(&cell.get()).to_string(),
@@ -551,6 +546,14 @@ fn answer(
             (Some(request), Some(cell)) => switch_profile(request, inbox, cell),
             _ => format!("error: unknown request {other:?}"),
         },
+    }
+}
+
+/// Hands a command to the core; the socket's answer.
+fn send(inbox: &std::sync::mpsc::SyncSender<CoreInput>, command: Command) -> String {
+    match inbox.try_send(CoreInput::Command(command)) {
+        Ok(()) => "ok".into(),
+        Err(e) => format!("error: {e}"),
     }
 }
 

@@ -1,11 +1,11 @@
 //! One TonnyTray per user session. The first instance listens on a Unix
 //! socket in `$XDG_RUNTIME_DIR`; a second launch asks it to show its window
 //! and exits. The same socket answers `tonnytray status` (a JSON snapshot)
-//! and `tonnytray toggle` (for desktop shortcuts where global hotkeys cannot
-//! work, such as Wayland).
+//! and `tonnytray toggle` / `tonnytray ptt press|release` (for desktop
+//! shortcuts where global hotkeys cannot work, such as Wayland).
 //!
-//! The protocol is one request line (`show`, `toggle`, `status`, `quit`) and one
-//! reply line. On systems without Unix sockets there is no single-instance
+//! The protocol is one request line (`show`, `toggle`, `ptt press`, `ptt
+//! release`, `status`, `quit`, `profile …`, `store …`) and one reply line. On systems without Unix sockets there is no single-instance
 //! check.
 
 use std::io::{BufRead, BufReader, Write};

@@ -16,7 +16,7 @@
 //! - [`store`]: the redb file of everything said and set: history, statistics,
 //!   backups, export; the only redb user (schema in the `migrations` crate).
 //! - [`integrations`]: typing words into other apps (`typing` thread; XTEST
-//!   on X11), taking turns with the tray menu through a key gate; delivering
+//!   on X11, pausing while any menu holds the keyboard); delivering
 //!   commands to n8n and RabbitMQ (`deliver-n8n`, `deliver-amqp` threads),
 //!   speaking replies with ElevenLabs (`speech` thread), notifications.
 //! - [`secrets`]: tokens and keys in the OS keyring, never in clear elsewhere.

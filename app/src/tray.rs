@@ -2,11 +2,12 @@
 //! [`WindowRequest`]s for the window. The icon shows the dictation state
 //! (one PNG per state in `assets/icons`).
 //!
-//! On Linux the tray lives on its own `tray` thread running a GTK main loop
-//! (tray-icon's appindicator backend needs one); updates reach it through
-//! GLib's main context. A missing indicator library makes tray-icon panic:
-//! that panic stays on the tray thread and comes back as a clear message,
-//! and the app goes on without a tray.
+//! On Linux the icon is a StatusNotifierItem on the session bus (tray-icon's
+//! `ksni` backend: no GTK in the process). It lives on its own `tray` thread,
+//! which takes each new [`TrayView`] from a channel. The menu is drawn by the
+//! panel (the StatusNotifier host), so typing cannot see it from here: the
+//! X11 typer instead pauses while anyone holds the keyboard
+//! ([`crate::integrations::xtest`]). A left click opens the popover.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tray_icon::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tray_icon::{Icon, TrayIcon, TrayIconBuilder};
 
-use crate::integrations::key_gate::KeyGate;
 use crate::messages::{Command, DictationState};
 use crate::ui::Tab;
 
@@ -92,7 +92,7 @@ struct Tray {
 }
 
 impl Tray {
-    fn build(gate: &Arc<KeyGate>) -> Result<Self, String> {
+    fn build() -> Result<Self, String> {
         let record = MenuItem::with_id(id::RECORD, "Start recording", true, None);
         let pause = MenuItem::with_id(id::PAUSE, "Pause", true, None);
         let status = MenuItem::with_id(id::STATUS, "Status: starting", false, None);
@@ -122,7 +122,6 @@ impl Tray {
             .with_icon(icon(DictationState::Idle).ok_or("the tray icon could not be decoded")?)
             .build()
             .map_err(|e| e.to_string())?;
-        watch_menu(&menu, gate);
         Ok(Self {
             icon,
             record,
@@ -158,25 +157,6 @@ impl Tray {
     }
 }
 
-/// Tells the gate while the menu is shown. An open menu holds the keyboard,
-/// so X11 would hand words typed meanwhile to the menu; the typing thread
-/// waits for it to close.
-#[cfg(target_os = "linux")]
-fn watch_menu(menu: &Menu, gate: &Arc<KeyGate>) {
-    use gtk::prelude::WidgetExt as _;
-    use tray_icon::menu::ContextMenu as _;
-    // muda builds the GTK menu once and hands the same one to the indicator.
-    let gtk_menu = menu.gtk_context_menu();
-    let shown = Arc::clone(gate);
-    gtk_menu.connect_show(move |_| shown.set_menu_open(true));
-    let hidden = Arc::clone(gate);
-    gtk_menu.connect_hide(move |_| hidden.set_menu_open(false));
-}
-
-/// Elsewhere menus do not swallow typed keys the same way.
-#[cfg(not(target_os = "linux"))]
-fn watch_menu(_menu: &Menu, _gate: &Arc<KeyGate>) {}
-
 fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
@@ -203,24 +183,28 @@ fn install_menu_handler(
         id::QUIT => to_window(WindowRequest::Quit),
         _ => {}
     }));
-    tray_icon::TrayIconEvent::set_event_handler(Some(move |event| {
-        // Linux's appindicator sends no click events; Windows and macOS do.
-        if let tray_icon::TrayIconEvent::DoubleClick { .. } = event {
+    tray_icon::TrayIconEvent::set_event_handler(Some(move |event| match event {
+        // A StatusNotifier host sends Activate on a left click; Windows and
+        // macOS send Click too (their right click opens the menu).
+        tray_icon::TrayIconEvent::Click {
+            button: tray_icon::MouseButton::Left,
+            button_state: tray_icon::MouseButtonState::Up,
+            ..
+        } => show(WindowRequest::Show(None)),
+        tray_icon::TrayIconEvent::DoubleClick { .. } => {
             show(WindowRequest::Show(Some(Tab::Transcript)));
         }
+        _ => {}
     }));
 }
 
 /// A running tray: call [`TrayHandle::show`] with each new view.
 pub struct TrayHandle {
     paused: Arc<AtomicBool>,
+    #[cfg(target_os = "linux")]
+    views: std::sync::mpsc::Sender<TrayView>,
     #[cfg(not(target_os = "linux"))]
     tray: Tray,
-}
-
-#[cfg(target_os = "linux")]
-thread_local! {
-    static TRAY: std::cell::RefCell<Option<Tray>> = const { std::cell::RefCell::new(None) };
 }
 
 impl TrayHandle {
@@ -228,29 +212,20 @@ impl TrayHandle {
     pub fn show(&self, view: TrayView) {
         self.paused.store(view.paused, Ordering::Relaxed);
         #[cfg(target_os = "linux")]
-        gtk::glib::MainContext::default().invoke(move || {
-            TRAY.with(|t| {
-                if let Some(tray) = t.borrow().as_ref() {
-                    tray.show(&view);
-                }
-            });
-        });
+        let _ = self.views.send(view);
         #[cfg(not(target_os = "linux"))]
         self.tray.show(&view);
     }
 }
 
-/// Says so when no tray host is running to show the icon (Linux: the icon
-/// then exists but nobody draws it until a panel with a tray starts).
+/// Says so when no tray host can show the icon, and what to do (Linux: the
+/// icon then exists on the bus but nobody draws it until a panel with a
+/// StatusNotifier tray starts).
 #[must_use]
 pub fn host_problem() -> Option<String> {
     #[cfg(target_os = "linux")]
-    if !linux::host_running() {
-        return Some(
-            "no system tray is running, so the tray icon cannot be seen; it appears when a panel with a tray starts. Meanwhile use the window and the hotkey"
-                .into(),
-        );
-    }
+    return linux::host_problem();
+    #[cfg(not(target_os = "linux"))]
     None
 }
 
@@ -258,43 +233,70 @@ pub fn host_problem() -> Option<String> {
 /// the icon to exist (or fail) before returning.
 ///
 /// # Errors
-/// A message saying why there is no tray and what to install.
+/// A message saying why there is no tray and what to do.
 pub fn spawn(
     to_core: Arc<dyn Fn(Command) + Send + Sync>,
     to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
-    gate: Arc<KeyGate>,
 ) -> Result<TrayHandle, String> {
     let paused = Arc::new(AtomicBool::new(false));
     install_menu_handler(to_core, to_window, Arc::clone(&paused));
     #[cfg(target_os = "linux")]
     {
-        linux::spawn(gate)?;
-        Ok(TrayHandle { paused })
+        Ok(TrayHandle {
+            paused,
+            views: linux::spawn()?,
+        })
     }
     #[cfg(not(target_os = "linux"))]
     {
         Ok(TrayHandle {
             paused,
-            tray: Tray::build(&gate)?,
+            tray: Tray::build()?,
         })
     }
 }
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use std::sync::{Arc, mpsc};
+    use std::sync::mpsc;
     use std::time::Duration;
 
-    use super::{KeyGate, TRAY, Tray};
+    use super::{Tray, TrayView};
 
-    const HINT: &str = "install libayatana-appindicator3-1 (or libappindicator3-1) and run a panel with a system tray; TonnyTray works from its window and hotkey meanwhile";
+    const WATCHER: &str = "org.kde.StatusNotifierWatcher";
 
-    /// Whether a tray host is there to show the icon: an XEmbed tray (the
-    /// `_NET_SYSTEM_TRAY_S<n>` selection has an owner) or a
-    /// StatusNotifierItem watcher on the session bus. Without either,
-    /// tray-icon "succeeds" and nothing is shown.
-    pub(super) fn host_running() -> bool {
-        xembed_tray_running() || status_notifier_watcher_running()
+    /// What to do when the panel cannot show the icon.
+    const HINT: &str = "use a panel with a StatusNotifier tray (KDE Plasma, GNOME with the AppIndicator extension, waybar, xfce4-panel's status notifier plugin, or snixembed for an old-style tray); meanwhile use the window and the hotkey";
+
+    /// Whether a StatusNotifier host (a panel that draws the icon) is
+    /// registered with the watcher, and if not, what the user should know.
+    /// An old-style XEmbed tray (its `_NET_SYSTEM_TRAY_S<n>` selection has
+    /// an owner) cannot show a StatusNotifierItem, which is worth naming.
+    pub(super) fn host_problem() -> Option<String> {
+        if status_notifier_host_registered() {
+            return None;
+        }
+        Some(if xembed_tray_running() {
+            format!(
+                "the system tray here is an old-style (XEmbed) tray, which cannot show TonnyTray's icon; {HINT}"
+            )
+        } else {
+            format!("no system tray is running, so the tray icon cannot be seen; {HINT}")
+        })
+    }
+
+    fn status_notifier_host_registered() -> bool {
+        let Ok(bus) = zbus::blocking::Connection::session() else {
+            return false;
+        };
+        let Ok(watcher) =
+            zbus::blocking::Proxy::new(&bus, WATCHER, "/StatusNotifierWatcher", WATCHER)
+        else {
+            return false;
+        };
+        watcher
+            .get_property::<bool>("IsStatusNotifierHostRegistered")
+            .unwrap_or(false)
     }
 
     fn xembed_tray_running() -> bool {
@@ -315,76 +317,31 @@ mod linux {
         owner != 0
     }
 
-    fn status_notifier_watcher_running() -> bool {
-        use gtk::gio;
-        use gtk::glib::ToVariant as _;
-        let Ok(bus) = gio::bus_get_sync(gio::BusType::Session, gio::Cancellable::NONE) else {
-            return false;
-        };
-        bus.call_sync(
-            Some("org.freedesktop.DBus"),
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus",
-            "NameHasOwner",
-            Some(&("org.kde.StatusNotifierWatcher",).to_variant()),
-            None,
-            gio::DBusCallFlags::NONE,
-            1000,
-            gio::Cancellable::NONE,
-        )
-        .ok()
-        .and_then(|reply| reply.get::<(bool,)>())
-        .is_some_and(|(owned,)| owned)
-    }
-
-    /// Dispatches every pointer click on the tray thread under the gate: the
-    /// menu pops up and grabs the keyboard inside that dispatch, so no word
-    /// can be half-typed when it does.
-    fn take_turns_on_clicks(gate: &Arc<KeyGate>) {
-        use gtk::gdk::{Event, EventType};
-        let gate = Arc::clone(gate);
-        Event::set_handler(Some(move |event: &mut Event| {
-            if matches!(
-                event.event_type(),
-                EventType::ButtonPress
-                    | EventType::DoubleButtonPress
-                    | EventType::TripleButtonPress
-                    | EventType::ButtonRelease
-            ) {
-                gate.menu_input(|| gtk::main_do_event(event));
-            } else {
-                gtk::main_do_event(event);
-            }
-        }));
-    }
-
-    pub(super) fn spawn(gate: Arc<KeyGate>) -> Result<(), String> {
-        let (tx, rx) = mpsc::channel();
+    /// Starts the `tray` thread: it builds the icon, then shows each view
+    /// it is sent until the sender is dropped (the icon goes with it).
+    pub(super) fn spawn() -> Result<mpsc::Sender<TrayView>, String> {
+        let (views, rx) = mpsc::channel::<TrayView>();
+        let (built_tx, built_rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("tray".into())
             .spawn(move || {
-                let built = std::panic::catch_unwind(|| {
-                    gtk::init().map_err(|e| format!("GTK could not start ({e})"))?;
-                    take_turns_on_clicks(&gate);
-                    Tray::build(&gate)
-                });
-                let outcome = match built {
-                    Ok(Ok(tray)) => {
-                        TRAY.with(|t| *t.borrow_mut() = Some(tray));
-                        Ok(())
+                let tray = match Tray::build() {
+                    Ok(tray) => {
+                        let _ = built_tx.send(Ok(()));
+                        tray
                     }
-                    Ok(Err(e)) => Err(e),
-                    Err(_) => Err("the tray indicator library could not be loaded".to_owned()),
+                    Err(e) => {
+                        let _ = built_tx.send(Err(e));
+                        return;
+                    }
                 };
-                let ok = outcome.is_ok();
-                let _ = tx.send(outcome);
-                if ok {
-                    gtk::main();
+                for view in rx {
+                    tray.show(&view);
                 }
             })
             .map_err(|e| format!("cannot start the tray thread: {e}"))?;
-        match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => Ok(()),
+        match built_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => Ok(views),
             Ok(Err(e)) => Err(format!("no tray icon: {e}; {HINT}")),
             Err(_) => Err(format!(
                 "no tray icon: the tray did not start in time; {HINT}"

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use common::peers::{self, N8n};
 use common::{bin, server_url, speak};
-use desktop::{Desktop, dictate_holding_hotkey};
+use desktop::{Desktop, TrayHost, dictate_holding_hotkey};
 use elevenlabs_fake::FakeElevenLabs;
 use serde_json::Value;
 
@@ -257,7 +257,7 @@ fn a_spoken_command_reaches_n8n_and_rabbitmq_and_its_reply_is_shown_and_spoken()
     let extra = format!("[rabbitmq]\nenabled = true\nurl = \"{broker}\"\n");
     let desktop = Desktop::start_full(
         &settings(&peers::ask_url(&n8n), &fake, &extra),
-        true,
+        TrayHost::Sni,
         &[
             ("elevenlabs-api-key", KEY),
             ("n8n-token", N8N_TOKEN),
@@ -357,7 +357,7 @@ fn twenty_commands_spoken_while_n8n_is_down_all_arrive_in_order_once_it_is_back(
     let desktop = Desktop::start_full(
         &settings(&peers::ask_url(&n8n.url()), &fake, "[commands.extra]\n")
             .replace("[commands.extra]\n", ""),
-        true,
+        TrayHost::Sni,
         &[],
     );
     let words = [
@@ -439,7 +439,7 @@ fn a_kids_blocked_command_never_reaches_n8n_and_the_pin_gate_holds() {
          [[profiles]]\nname = \"Kids\"\nrole = \"kid\"\nallow = [\"play *\"]\nblock = [\"*door*\"]\n"
     );
     let text = settings(&peers::ask_url(&n8n), &fake, "");
-    let desktop = Desktop::start_full(&format!("{profiles}{text}"), true, &[]);
+    let desktop = Desktop::start_full(&format!("{profiles}{text}"), TrayHost::Sni, &[]);
     let wav = speak(
         desktop.dir.path(),
         "blocked",

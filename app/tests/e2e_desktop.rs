@@ -1,5 +1,6 @@
 //! The desktop app end to end against REAL peers: an X server (Xvfb), a real
-//! tray host (trayer), an xterm that receives the typed words, the
+//! StatusNotifier tray host (a panel, on the desktop's own session bus), an
+//! xterm that receives the typed words, the
 //! WhisperLiveKit server and the PulseAudio virtual microphone that
 //! `ci/check.sh` starts. Hotkeys and tray clicks are sent with xdotool, as
 //! a user's keyboard and mouse would send them. Ignored by a plain
@@ -26,7 +27,7 @@ const IDLE: [u8; 3] = [0x5b, 0x8d, 0xef];
 const LISTENING: [u8; 3] = [0xe5, 0x39, 0x35];
 
 #[test]
-#[ignore = "needs Xvfb, trayer, the speech server and the virtual mic (ci/check.sh)"]
+#[ignore = "needs Xvfb, the StatusNotifier panel, the speech server and the virtual mic (ci/check.sh)"]
 fn holding_the_hotkey_dictates_and_types_into_the_focused_window() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = speak(dir.path(), "ptt", "en-us", TEXT, None);
@@ -48,7 +49,7 @@ fn holding_the_hotkey_dictates_and_types_into_the_focused_window() {
 }
 
 #[test]
-#[ignore = "needs Xvfb, trayer, the speech server and the virtual mic (ci/check.sh)"]
+#[ignore = "needs Xvfb, the StatusNotifier panel, the speech server and the virtual mic (ci/check.sh)"]
 fn pressing_the_hotkey_twice_in_toggle_mode_dictates_and_types() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = speak(dir.path(), "toggle", "en-gb", TEXT, Some((44_100, 2)));
@@ -64,7 +65,7 @@ fn pressing_the_hotkey_twice_in_toggle_mode_dictates_and_types() {
 }
 
 #[test]
-#[ignore = "needs Xvfb, trayer, the speech server and the virtual mic (ci/check.sh)"]
+#[ignore = "needs Xvfb, the StatusNotifier panel, the speech server and the virtual mic (ci/check.sh)"]
 fn the_tray_menu_starts_and_stops_recording() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = speak(dir.path(), "tray", "en-us", TEXT, None);
@@ -77,9 +78,9 @@ fn the_tray_menu_starts_and_stops_recording() {
     desktop.wait_tray_colour(LISTENING, "listening red");
     play(&desktop, &wav);
     sleep(Duration::from_millis(800));
-    // The menu opened next holds the keyboard while words are still being
-    // typed: the click must wait for the word in flight and typing for the
-    // menu to close, or X11 would hand those words to the menu.
+    // The menu opened next (drawn by the panel, another program) holds the
+    // keyboard while words are still being typed: typing must pause while
+    // it does, or X11 would hand those words to the menu.
     desktop.open_tray_menu();
     desktop.screenshot("tray-menu");
     desktop.run("xdotool", &["key", "Down", "Return"]);
@@ -88,7 +89,7 @@ fn the_tray_menu_starts_and_stops_recording() {
 }
 
 #[test]
-#[ignore = "needs Xvfb, trayer, the speech server and the virtual mic (ci/check.sh)"]
+#[ignore = "needs Xvfb, the StatusNotifier panel, the speech server and the virtual mic (ci/check.sh)"]
 fn voice_activation_dictates_without_any_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = speak(dir.path(), "vad", "en-us", TEXT, None);
@@ -115,7 +116,7 @@ fn voice_activation_dictates_without_any_key() {
 }
 
 #[test]
-#[ignore = "needs Xvfb and trayer (ci/check.sh)"]
+#[ignore = "needs Xvfb and the StatusNotifier panel (ci/check.sh)"]
 fn a_bad_settings_file_names_the_bad_keys_keeps_a_copy_and_the_app_still_starts() {
     let bad = format!(
         "[server]\nurl = \"{}\"\n[hotkey]\nmode = \"toggle\"\n[typing]\ndelay_ms = \"fast\"\n\
@@ -156,7 +157,7 @@ fn a_bad_settings_file_names_the_bad_keys_keeps_a_copy_and_the_app_still_starts(
 }
 
 #[test]
-#[ignore = "needs Xvfb and trayer (ci/check.sh)"]
+#[ignore = "needs Xvfb and the StatusNotifier panel (ci/check.sh)"]
 fn a_second_launch_shows_the_first_and_a_taken_hotkey_is_reported() {
     let mut desktop = Desktop::start(&settings("push_to_talk"));
     let settings_path = desktop.dir.path().join("settings.toml");
@@ -221,9 +222,27 @@ fn a_second_launch_shows_the_first_and_a_taken_hotkey_is_reported() {
 }
 
 #[test]
-#[ignore = "needs Xvfb and trayer (ci/check.sh)"]
-fn the_tray_menu_opens_the_dashboard_and_settings() {
-    let desktop = Desktop::start(&settings("push_to_talk"));
+#[ignore = "needs Xvfb, the StatusNotifier panel and the virtual mic (ci/check.sh)"]
+fn the_tray_icon_opens_the_popover_and_its_menu_the_dashboard_and_settings() {
+    let desktop = Desktop::start(&format!(
+        "{}[ui]\nstart_hidden = true\n",
+        settings("push_to_talk")
+    ));
+    let visible = || {
+        let out = desktop
+            .command("xdotool")
+            .args(["search", "--onlyvisible", "--name", "^TonnyTray$"])
+            .output()
+            .expect("xdotool runs");
+        !out.stdout.is_empty()
+    };
+    assert!(!visible(), "the window starts hidden");
+    desktop.wait_tray_colour(IDLE, "idle blue");
+    // A left click on the icon brings up the popover.
+    desktop.click_tray_icon("1");
+    desktop.wait_window("--name", "^TonnyTray$");
+    sleep(Duration::from_millis(500));
+    desktop.screenshot("popover-from-tray");
     // Keyboard navigation skips the disabled status lines:
     // Start recording, Pause, Open dashboard, Settings, Logs, Restart speech
     // server, Quit.
@@ -255,8 +274,8 @@ fn the_tray_menu_opens_the_dashboard_and_settings() {
     assert_eq!(status["state"], "Idle");
     let notices = status["notices"].to_string();
     assert!(
-        !notices.contains("no system tray"),
-        "trayer is a tray: {notices}"
+        !notices.contains("tray"),
+        "the panel hosts StatusNotifier items: {notices}"
     );
     assert!(
         status["log"].as_array().is_some_and(Vec::is_empty),
@@ -274,7 +293,7 @@ fn the_tray_menu_opens_the_dashboard_and_settings() {
 }
 
 #[test]
-#[ignore = "needs Xvfb, trayer, the speech server and the virtual mic (ci/check.sh)"]
+#[ignore = "needs Xvfb, the StatusNotifier panel, the speech server and the virtual mic (ci/check.sh)"]
 fn clipboard_typing_pastes_the_words_and_gives_the_clipboard_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = speak(dir.path(), "paste", "en-us", TEXT, None);
@@ -321,7 +340,7 @@ fn clipboard_typing_pastes_the_words_and_gives_the_clipboard_back() {
 }
 
 #[test]
-#[ignore = "needs Xvfb, trayer, the speech server and the virtual mic (ci/check.sh)"]
+#[ignore = "needs Xvfb, the StatusNotifier panel, the speech server and the virtual mic (ci/check.sh)"]
 fn letters_the_keyboard_layout_lacks_are_typed_through_a_spare_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = speak(dir.path(), "accents", "en-us", TEXT, None);
@@ -361,7 +380,7 @@ fn without_a_tray_host_the_app_says_so_and_works_from_its_window() {
             "{}[voice_activation]\nsilent_mic_warning_secs = 2.0\n",
             settings("toggle")
         ),
-        false,
+        TrayHost::None,
     );
     let status = desktop.status().expect("status");
     let notices = status["notices"].to_string();
@@ -375,5 +394,30 @@ fn without_a_tray_host_the_app_says_so_and_works_from_its_window() {
     });
     desktop.run("xdotool", &["key", "ctrl+shift+v"]);
     desktop.wait_status("idle again", |s| s["state"] == "Idle");
+    desktop.quit();
+}
+
+#[test]
+#[ignore = "needs Xvfb, trayer and the virtual mic (ci/check.sh)"]
+fn an_old_style_tray_is_named_with_what_to_do_and_the_hotkey_and_ptt_commands_work() {
+    let mut desktop = Desktop::start_with(&settings("push_to_talk"), TrayHost::XEmbed);
+    let notices = desktop.status().expect("status")["notices"].to_string();
+    assert!(
+        notices.contains("old-style (XEmbed) tray, which cannot show TonnyTray's icon"),
+        "{notices}"
+    );
+    assert!(notices.contains("StatusNotifier tray"), "{notices}");
+    desktop.screenshot("xembed-tray-notice");
+    // The global hotkey, held.
+    desktop.run("xdotool", &["keydown", "ctrl+shift+v"]);
+    wait_mic_open(&desktop);
+    desktop.run("xdotool", &["keyup", "ctrl+shift+v"]);
+    desktop.wait_status("idle after the hotkey", |s| s["state"] == "Idle");
+    // What a compositor's key binding runs where there is no global
+    // hotkey (Wayland): the same push-to-talk through the CLI.
+    desktop.run(bin(), &["ptt", "press"]);
+    wait_mic_open(&desktop);
+    desktop.run(bin(), &["ptt", "release"]);
+    desktop.wait_status("idle after ptt release", |s| s["state"] == "Idle");
     desktop.quit();
 }

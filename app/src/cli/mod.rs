@@ -42,6 +42,15 @@ pub struct Cli {
     pub verbose: u8,
 }
 
+/// What `tonnytray ptt` does with the hotkey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PttAction {
+    /// The key went down.
+    Press,
+    /// The key came up.
+    Release,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -55,6 +64,15 @@ pub enum Command {
     Status,
     /// Start or stop dictation in the running app (for desktop shortcuts).
     Toggle,
+    /// Press or release the running app's hotkey: for a compositor's own
+    /// key bindings where global hotkeys are not offered (Wayland). Bind
+    /// `ptt press` to the key going down and `ptt release` to it coming up;
+    /// the hotkey mode (push-to-talk or toggle) decides what they do.
+    Ptt {
+        /// `press` or `release`.
+        #[arg(value_enum)]
+        action: PttAction,
+    },
     /// Quit the running app.
     Quit,
     /// Keep a token or key in the OS keyring (`secret set n8n-token` reads it
@@ -141,6 +159,10 @@ pub fn run(command: Command, paths: &Paths) -> ExitCode {
         Command::Devices => devices::run(),
         Command::Status => ask_running_app("status"),
         Command::Toggle => ask_running_app("toggle"),
+        Command::Ptt { action } => ask_running_app(match action {
+            PttAction::Press => "ptt press",
+            PttAction::Release => "ptt release",
+        }),
         Command::Quit => ask_running_app("quit"),
         Command::Profile { name, pin_stdin } => switch_profile(&name, pin_stdin),
         Command::Secret(args) => secret::run(&args),

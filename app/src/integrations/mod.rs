@@ -5,7 +5,6 @@
 
 pub mod deliver;
 pub mod elevenlabs;
-pub mod key_gate;
 pub mod n8n;
 pub mod notify;
 pub mod rabbitmq;

@@ -8,9 +8,10 @@
 //! does not tell other clients which window has focus). Every outcome is
 //! reported back; a failure is never swallowed.
 //!
-//! Every character (X11) or piece of a few words (tools) is sent under a
-//! turn of the [`KeyGate`], so a tray menu opening mid-sentence never
-//! receives the rest of it.
+//! On X11 every character waits while a menu (the tray's, drawn by the
+//! panel, or any app's) holds the keyboard, so a menu opening mid-sentence
+//! never receives the rest of it ([`super::xtest`]). Wayland gives other
+//! clients no such view; tools type a piece of a few words at a time.
 //!
 //! External tools on Wayland and for the clipboard rather than a crate:
 //! they are what those desktops ship for this, they work across the
@@ -19,12 +20,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::key_gate::KeyGate;
 use crate::config::settings::{TypingMethod, TypingSettings};
 
 /// Pieces of text waiting to be typed; beyond this the core is told at once.
@@ -68,17 +67,15 @@ pub enum TypeResult {
     },
 }
 
-/// How long typing waits for the tray menu to close.
+/// How long typing waits for a menu to let go of the keyboard.
 const MENU_WAIT: Duration = Duration::from_secs(120);
 
-/// Starts the `typing` thread; results go to `report`. While the tray menu
-/// is open (it holds the keyboard) typing waits on `gate`.
+/// Starts the `typing` thread; results go to `report`.
 ///
 /// # Errors
 /// When the thread cannot be spawned.
 pub fn spawn(
     report: impl Fn(TypeResult) + Send + 'static,
-    gate: Arc<KeyGate>,
 ) -> std::io::Result<(SyncSender<TypeJob>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::sync_channel::<TypeJob>(QUEUE);
     let handle = std::thread::Builder::new()
@@ -86,7 +83,7 @@ pub fn spawn(
         .spawn(move || {
             let session = Session::detect();
             for job in rx {
-                report(type_one(&session, &job, &gate));
+                report(type_one(&session, &job));
             }
         })?;
     Ok((tx, handle))
@@ -101,13 +98,13 @@ pub struct Stopped {
     pub why: String,
 }
 
-/// Why typing gave up when the tray menu did not close.
-pub const MENU_STAYED_OPEN: &str = "the tray menu stayed open, so the words could not be typed";
+/// Why typing gave up when a menu kept the keyboard.
+pub const MENU_STAYED_OPEN: &str =
+    "a menu kept the keyboard for two minutes, so the words could not be typed";
 
-/// How long one piece of typing with a tool may take. A click on the tray
-/// icon waits for the piece in flight, so this bounds how late the menu can
-/// open; each piece also costs a start of the tool (about 30 ms for
-/// xdotool, measured).
+/// How long one piece of typing with a tool may take: each piece costs a
+/// start of the tool (about 30 ms for xdotool, measured), and a user's own
+/// keys pressed meanwhile land between pieces, not inside one.
 const PIECE_BUDGET_MS: u32 = 250;
 
 /// Splits text into pieces of whole words, each short enough to type within
@@ -222,7 +219,7 @@ fn has_rules(list: &[String]) -> bool {
     list.iter().any(|s| !s.trim().is_empty())
 }
 
-fn type_one(session: &Session, job: &TypeJob, gate: &KeyGate) -> TypeResult {
+fn type_one(session: &Session, job: &TypeJob) -> TypeResult {
     let utterance = job.utterance;
     let skipped = |why| TypeResult::Skipped { utterance, why };
     let failed = |why| TypeResult::Failed { utterance, why };
@@ -264,7 +261,7 @@ fn type_one(session: &Session, job: &TypeJob, gate: &KeyGate) -> TypeResult {
         job.text.chars().count()
     );
     let typed = match job.settings.method {
-        TypingMethod::Auto => type_text(*session, &job.text, job.settings.delay_ms, gate),
+        TypingMethod::Auto => type_text(*session, &job.text, job.settings.delay_ms),
         TypingMethod::Clipboard => Err(Stopped {
             typed: 0,
             why: "clipboard chosen in settings".into(),
@@ -281,9 +278,6 @@ fn type_one(session: &Session, job: &TypeJob, gate: &KeyGate) -> TypeResult {
     }
     // Only what did not go in yet, so nothing is typed twice.
     let rest = &job.text[typed..];
-    let Some(_turn) = gate.typing(MENU_WAIT) else {
-        return failed(MENU_STAYED_OPEN.into());
-    };
     match paste(*session, rest) {
         Ok(note) => TypeResult::Typed { utterance, note },
         Err(paste_problem) => failed(format!(
@@ -293,26 +287,15 @@ fn type_one(session: &Session, job: &TypeJob, gate: &KeyGate) -> TypeResult {
 }
 
 /// Types the text: on X11 a character at a time through XTEST, elsewhere
-/// with the session's tool a piece at a time, each under a turn of the gate.
-fn type_text(session: Session, text: &str, delay_ms: u32, gate: &KeyGate) -> Result<(), Stopped> {
+/// with the session's tool a piece at a time.
+fn type_text(session: Session, text: &str, delay_ms: u32) -> Result<(), Stopped> {
     #[cfg(target_os = "linux")]
     if session == Session::X11 {
         let mut typer = super::xtest::Typer::connect().map_err(|why| Stopped { typed: 0, why })?;
-        return typer.type_text(
-            text,
-            Duration::from_millis(delay_ms.into()),
-            gate,
-            MENU_WAIT,
-        );
+        return typer.type_text(text, Duration::from_millis(delay_ms.into()), MENU_WAIT);
     }
     let mut typed = 0;
     for piece in pieces(text, delay_ms) {
-        let Some(_turn) = gate.typing(MENU_WAIT) else {
-            return Err(Stopped {
-                typed,
-                why: MENU_STAYED_OPEN.into(),
-            });
-        };
         type_with_tool(session, piece, delay_ms).map_err(|why| Stopped { typed, why })?;
         typed += piece.len();
     }
@@ -599,7 +582,7 @@ mod tests {
             text: "hello".into(),
             settings: TypingSettings::default(),
         };
-        match type_one(&Session::None, &job, &KeyGate::new()) {
+        match type_one(&Session::None, &job) {
             TypeResult::Failed { utterance, why } => {
                 assert_eq!(utterance, 7);
                 assert!(why.contains("DISPLAY"), "{why}");

@@ -1,12 +1,20 @@
 //! Typing on X11 through the XTEST extension, one character at a time.
 //!
-//! Written here rather than run as `xdotool type`: between every two
-//! characters this checks that the user holds no key and takes a turn of
-//! the [`KeyGate`], so a Ctrl pressed mid-sentence (the user's own hotkey,
-//! say) never turns the next letters into shortcuts or hands them to the
-//! hotkey's grab, and a tray menu never opens in the middle of a word. An external tool typing a whole
-//! string cannot pause between characters, and starting one per character
-//! costs about 30 ms each.
+//! Written here rather than run as `xdotool type`: before every character
+//! this checks that the user holds no key and that nobody holds the
+//! keyboard, so a Ctrl pressed mid-sentence (the user's own hotkey, say)
+//! never turns the next letters into shortcuts, and a menu that grabbed the
+//! keyboard (the tray's, drawn by the panel, or any app's) never receives
+//! the rest of a sentence. An external tool typing a whole string cannot
+//! pause between characters, and starting one per character costs about
+//! 30 ms each.
+//!
+//! Who holds the keyboard is asked of the X server itself: a keyboard grab
+//! of our own succeeds only when no other client holds one, and is let go
+//! in the same write as the character's key events. Watching for menu
+//! windows instead would come too late: GTK grabs the keyboard first and
+//! maps its menu afterwards, and drop-downs that do not grab would stall
+//! typing for nothing.
 //!
 //! A character with no key in the current layout is typed through a spare
 //! keycode, mapped for the moment and put back afterwards (as xdotool does).
@@ -14,11 +22,10 @@
 use std::time::{Duration, Instant};
 
 use x11rb::connection::Connection as _;
-use x11rb::protocol::xproto::{self, ConnectionExt as _, KeyButMask};
+use x11rb::protocol::xproto::{self, ConnectionExt as _, GrabMode, GrabStatus, KeyButMask};
 use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::rust_connection::RustConnection;
 
-use super::key_gate::KeyGate;
 use super::typing::{MENU_STAYED_OPEN, Stopped};
 use crate::x11::KeyMap;
 
@@ -107,19 +114,58 @@ impl Typer {
         ))
     }
 
+    /// Waits until no other client holds the keyboard (a menu is open, a
+    /// drag is under way), at most `limit`; `false` when it stayed held.
+    ///
+    /// On `true` our own probing grab is still held: the next key events
+    /// must follow at once ([`Self::press`]), which lets go of it in the same
+    /// write, so that no menu can grab in between.
+    fn wait_for_keyboard(&self, limit: Duration) -> Result<bool, String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self
+                .conn
+                .grab_keyboard(
+                    false,
+                    self.root,
+                    x11rb::CURRENT_TIME,
+                    GrabMode::ASYNC,
+                    GrabMode::ASYNC,
+                )
+                .map_err(x_error)?
+                .reply()
+                .map_err(x_error)?
+                .status;
+            if status == GrabStatus::SUCCESS {
+                self.conn
+                    .ungrab_keyboard(x11rb::CURRENT_TIME)
+                    .map_err(x_error)?;
+                return Ok(true);
+            }
+            if status != GrabStatus::ALREADY_GRABBED && status != GrabStatus::FROZEN {
+                // The root is always viewable and the time is "now": any
+                // other answer says nothing about a grab, so type.
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Types `text`, waiting `delay` after each character.
     ///
     /// # Errors
-    /// When the tray menu stays open past `menu_wait` or the X server
+    /// When a menu holds the keyboard past `menu_wait` or the X server
     /// fails; [`Stopped::typed`] says how much went in.
     pub fn type_text(
         &mut self,
         text: &str,
         delay: Duration,
-        gate: &KeyGate,
         menu_wait: Duration,
     ) -> Result<(), Stopped> {
-        let result = self.type_chars(text, delay, gate, menu_wait);
+        let result = self.type_chars(text, delay, menu_wait);
         let restored = self.give_back_spare();
         match (result, restored) {
             (Err(stopped), _) => Err(stopped),
@@ -135,25 +181,24 @@ impl Typer {
         &mut self,
         text: &str,
         delay: Duration,
-        gate: &KeyGate,
         menu_wait: Duration,
     ) -> Result<(), Stopped> {
         for (at, c) in text.char_indices() {
             let stop = |why: String| Stopped { typed: at, why };
             let Some(sym) = keysym(c) else { continue };
             let caps = self.wait_for_keys_up().map_err(stop)?;
-            let Some(_turn) = gate.typing(menu_wait) else {
+            let (code, shift_code) = self.key_for(sym, c, caps).map_err(stop)?;
+            if !self.wait_for_keyboard(menu_wait).map_err(stop)? {
                 return Err(stop(MENU_STAYED_OPEN.into()));
-            };
-            self.type_keysym(sym, c, caps).map_err(stop)?;
-            // Held through the round trip: once the turn ends a menu may
-            // grab, and a key still queued in the server would go to it.
+            }
+            self.press(code, shift_code).map_err(stop)?;
+            // The key is handled before the pause: a menu opening during it
+            // then finds nothing of ours still queued in the server.
             self.conn
                 .get_input_focus()
                 .map_err(x_error)
                 .and_then(|c| c.reply().map_err(x_error))
                 .map_err(stop)?;
-            drop(_turn);
             std::thread::sleep(delay);
         }
         Ok(())
@@ -180,7 +225,11 @@ impl Typer {
         }
     }
 
-    fn type_keysym(&mut self, sym: u32, c: char, caps: bool) -> Result<(), String> {
+    /// The keycode for a character, and the Shift keycode when Shift is
+    /// needed; a character the layout lacks gets the spare keycode (a
+    /// mapping change: done before the keyboard is checked, so that nothing
+    /// waits on the server between the check and the key).
+    fn key_for(&mut self, sym: u32, c: char, caps: bool) -> Result<(u8, Option<u8>), String> {
         let (code, mut shift) = match self.keys.find(sym) {
             Some(found) => found,
             None => (self.borrow_spare(sym)?, false),
@@ -199,6 +248,12 @@ impl Typer {
         } else {
             None
         };
+        Ok((code, shift_code))
+    }
+
+    /// Presses and releases the key (with Shift), in one write with
+    /// whatever is queued before it (the probe's release of its grab).
+    fn press(&self, code: u8, shift_code: Option<u8>) -> Result<(), String> {
         if let Some(s) = shift_code {
             self.fake(xproto::KEY_PRESS_EVENT, s)?;
         }

@@ -1,8 +1,10 @@
 //! The private desktop the end-to-end tests run the app in: an X server
-//! (Xvfb), a tray host (trayer), an xterm that receives typed words, the app
-//! under its own D-Bus session (with an unlocked Secret Service when a test
-//! needs secrets in the keyring), and helpers to speak, press hotkeys and
-//! read the app's status.
+//! (Xvfb), a D-Bus session bus of its own, a StatusNotifier tray host
+//! (`status-notifier-watcher` and the `gtk-sni-tray-standalone` panel, as a
+//! desktop's panel would be), an xterm that receives typed words, the app
+//! (with an unlocked Secret Service on that bus when a test needs secrets in
+//! the keyring), and helpers to speak, press hotkeys and read the app's
+//! status.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -15,6 +17,9 @@ use std::time::{Duration, Instant};
 use crate::common::{assert_wer, bin, repo_root, server_url};
 use serde_json::Value;
 
+/// The StatusNotifier panel's window class.
+const SNI_PANEL: &str = "gtk-sni-tray-standalone";
+
 /// These tests check that what was heard is what was typed, word for word;
 /// how well tiny.en hears is `e2e_speech`'s concern (15 % there). Here the
 /// error rate only shows the words came from this speech: tiny.en now and
@@ -24,31 +29,45 @@ pub const MAX_WER: f64 = 0.35;
 pub const TEXT: &str = "Please add apples and bananas to the shopping list. \
     Remind me to call my sister after dinner tonight.";
 
-/// One private desktop: X server, tray host, target window, the app.
+/// Which tray the desktop's panel has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrayHost {
+    /// A StatusNotifier host (what KDE, GNOME's AppIndicator extension,
+    /// waybar and xfce4-panel offer): the icon shows.
+    Sni,
+    /// Only an old-style XEmbed tray (trayer): the icon cannot show.
+    XEmbed,
+    /// No tray at all.
+    None,
+}
+
+/// One private desktop: X server, session bus, tray host, target window,
+/// the app.
 pub struct Desktop {
     pub dir: tempfile::TempDir,
     pub display: String,
+    /// The session bus every program of this desktop shares.
+    pub bus: String,
     pub children: Vec<Child>,
-    /// The app, under its own dbus-run-session.
     pub app: Option<Child>,
     pub typed: PathBuf,
 }
 
 impl Desktop {
     pub fn start(settings: &str) -> Self {
-        Self::start_with(settings, true)
+        Self::start_with(settings, TrayHost::Sni)
     }
 
-    /// With or without a tray host.
-    pub fn start_with(settings: &str, tray_host: bool) -> Self {
+    /// With this kind of tray.
+    pub fn start_with(settings: &str, tray_host: TrayHost) -> Self {
         Self::start_full(settings, tray_host, &[])
     }
 
     /// With these `(name, value)` secrets in the session's keyring: the
-    /// app's D-Bus session gets an unlocked Secret Service (gnome-keyring)
-    /// and `tonnytray secret set` stores each value, read from the
-    /// environment of that shell only.
-    pub fn start_full(settings: &str, tray_host: bool, secrets: &[(&str, &str)]) -> Self {
+    /// session bus gets an unlocked Secret Service (gnome-keyring) and
+    /// `tonnytray secret set` stores each value, read from the environment
+    /// of that shell only.
+    pub fn start_full(settings: &str, tray_host: TrayHost, secrets: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let runtime = dir.path().join("xdg");
         std::fs::create_dir_all(&runtime).expect("runtime dir");
@@ -77,10 +96,15 @@ impl Desktop {
             typed: dir.path().join("typed.txt"),
             dir,
             display,
+            bus: String::new(),
             children: vec![xvfb],
             app: None,
         };
-        if tray_host {
+        me.start_bus();
+        if tray_host == TrayHost::Sni {
+            me.start_sni_host();
+        }
+        if tray_host == TrayHost::XEmbed {
             let trayer = me
                 .command("trayer")
                 .args([
@@ -126,18 +150,94 @@ impl Desktop {
         std::fs::write(&settings_path, settings).expect("settings");
         me.app = Some(me.launch_app(&settings_path, secrets));
         me.wait_status("the app to start", |s| s["state"] == "Idle");
-        me.wait_window("--name", "TonnyTray");
+        if !settings.contains("start_hidden = true") {
+            me.wait_window("--name", "TonnyTray");
+        }
         me
     }
 
-    /// Starts the app under its own D-Bus session; with `secrets`, that
-    /// session first gets an unlocked gnome-keyring holding them.
+    /// Starts this desktop's session bus.
+    fn start_bus(&mut self) {
+        let path = self.dir.path().join("bus");
+        let config = self.dir.path().join("bus.conf");
+        // Nothing on it starts on demand, so no accessibility or
+        // notification daemon outlives the test (ci/session-bus.conf).
+        let template = std::fs::read_to_string(repo_root().join("ci/session-bus.conf"))
+            .expect("ci/session-bus.conf");
+        std::fs::write(
+            &config,
+            template.replace("BUS_PATH", &path.display().to_string()),
+        )
+        .expect("bus config");
+        let mut daemon = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon runs (installed by scripts/install-deps.sh)");
+        let mut line = String::new();
+        BufReader::new(daemon.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the bus address");
+        self.bus = line.trim().to_owned();
+        assert!(!self.bus.is_empty(), "dbus-daemon gave no address");
+        self.children.push(daemon);
+    }
+
+    /// Starts the StatusNotifier watcher and a panel that hosts items, and
+    /// waits until the panel has registered as a host.
+    fn start_sni_host(&mut self) {
+        let watcher = self
+            .command("status-notifier-watcher")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("status-notifier-watcher runs (installed by scripts/install-deps.sh)");
+        self.children.push(watcher);
+        let panel = self
+            .command("gtk-sni-tray-standalone")
+            .args(["--top", "--end", "--size", "32"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gtk-sni-tray-standalone runs (installed by scripts/install-deps.sh)");
+        self.children.push(panel);
+        self.wait_window("--class", SNI_PANEL);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.sni_host_registered() {
+            assert!(
+                Instant::now() < deadline,
+                "the panel did not register as a StatusNotifier host"
+            );
+            sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn sni_host_registered(&self) -> bool {
+        self.command("dbus-send")
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.kde.StatusNotifierWatcher",
+                "/StatusNotifierWatcher",
+                "org.freedesktop.DBus.Properties.Get",
+                "string:org.kde.StatusNotifierWatcher",
+                "string:IsStatusNotifierHostRegistered",
+            ])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+    }
+
+    /// Starts the app on this desktop's bus; with `secrets`, the bus first
+    /// gets an unlocked gnome-keyring holding them.
     fn launch_app(&self, settings_path: &Path, secrets: &[(&str, &str)]) -> Child {
-        let mut app = self.command("dbus-run-session");
-        app.arg("--");
+        let mut app;
         if secrets.is_empty() {
-            app.arg(bin()).arg("--settings").arg(settings_path);
+            app = self.command(bin());
+            app.arg("--settings").arg(settings_path);
         } else {
+            app = self.command("sh");
             let mut script = String::from(
                 "printf keyring | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 1\n",
             );
@@ -148,9 +248,7 @@ impl Desktop {
                 ));
             }
             script.push_str("exec \"$0\" --settings \"$1\"\n");
-            app.args(["sh", "-c", &script])
-                .arg(bin())
-                .arg(settings_path);
+            app.args(["-c", &script]).arg(bin()).arg(settings_path);
         }
         app.stdout(Stdio::null())
             .stderr(std::fs::File::create(self.dir.path().join("app.log")).expect("log"))
@@ -172,6 +270,9 @@ impl Desktop {
             .env("XDG_RUNTIME_DIR", self.dir.path().join("xdg"))
             .env("TONNYTRAY_DB", self.dir.path().join("history.redb"))
             .env_remove("WAYLAND_DISPLAY");
+        if !self.bus.is_empty() {
+            c.env("DBUS_SESSION_BUS_ADDRESS", &self.bus);
+        }
         c
     }
 
@@ -225,24 +326,78 @@ impl Desktop {
         self.run("xdotool", &["windowfocus", "--sync", &target]);
     }
 
-    /// The centre of the tray icon, from the tray host's window.
-    pub fn tray_icon_centre(&self) -> (i32, i32) {
-        let trayer = self.wait_window("--class", "trayer");
-        let out = self.run("xdotool", &["getwindowgeometry", "--shell", &trayer]);
+    /// The tray panel's strip as RGB pixels, with its size.
+    fn panel_pixels(&self) -> (Vec<u8>, usize, usize) {
+        let panel = self.wait_window("--class", SNI_PANEL);
+        let out = self.run("xdotool", &["getwindowgeometry", "--shell", &panel]);
         let text = String::from_utf8_lossy(&out.stdout);
-        let get = |k: &str| -> i32 {
+        let get = |k: &str| -> usize {
             text.lines()
                 .find_map(|l| l.strip_prefix(&format!("{k}=")))
                 .and_then(|v| v.parse().ok())
                 .unwrap_or_else(|| panic!("{k} in {text}"))
         };
-        (get("X") + get("WIDTH") / 2, get("Y") + get("HEIGHT") / 2)
+        let (w, h) = (get("WIDTH"), get("HEIGHT"));
+        let crop = format!("{w}x{h}+{}+{}", get("X"), get("Y"));
+        let out = self.run(
+            "import",
+            &["-window", "root", "-crop", &crop, "-depth", "8", "rgb:-"],
+        );
+        assert_eq!(out.stdout.len(), w * h * 3, "a whole strip from import");
+        (out.stdout, w, h)
+    }
+
+    /// The centre of the tray icon. The panel packs items at its right
+    /// end (`--end`), and the app's window may cover the panel's left part
+    /// (there is no window manager): so this is the middle of the rightmost
+    /// run of pixels, on the panel's middle row, that differ from the
+    /// panel's background (the commonest colour of its right part).
+    pub fn tray_icon_centre(&self) -> Option<(i32, i32)> {
+        const GAP: usize = 6;
+        let (rgb, w, h) = self.panel_pixels();
+        let row: Vec<[u8; 3]> = rgb[(h / 2) * w * 3..(h / 2 + 1) * w * 3]
+            .chunks(3)
+            .map(|p| [p[0], p[1], p[2]])
+            .collect();
+        let right = &row[w.saturating_sub(200)..];
+        let background = *right
+            .iter()
+            .max_by_key(|p| right.iter().filter(|q| q == p).count())?;
+        let differs = |x: usize| {
+            row[x]
+                .iter()
+                .zip(background)
+                .any(|(a, b)| a.abs_diff(b) > 24)
+        };
+        let last = (0..w).rev().find(|&x| differs(x))?;
+        let mut first = last;
+        let mut x = last;
+        while x > 0 && first - x <= GAP {
+            x -= 1;
+            if differs(x) {
+                first = x;
+            }
+        }
+        let centre = |v: usize| i32::try_from(v).expect("small");
+        Some((centre((first + last) / 2), centre(h / 2)))
+    }
+
+    /// Waits for the icon to show on the panel.
+    pub fn wait_tray_icon(&self) -> (i32, i32) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(at) = self.tray_icon_centre() {
+                return at;
+            }
+            assert!(Instant::now() < deadline, "no tray icon on the panel");
+            sleep(Duration::from_millis(100));
+        }
     }
 
     /// The colour at the tray icon's left edge (inside the disc, beside the
     /// microphone glyph), as the X server shows it.
     pub fn tray_colour(&self) -> [u8; 3] {
-        let (x, y) = self.tray_icon_centre();
+        let (x, y) = self.wait_tray_icon();
         let crop = format!("1x1+{}+{y}", x - 8);
         let out = self.run(
             "import",
@@ -267,31 +422,50 @@ impl Desktop {
         panic!("tray icon should be {what} {expected:?}, is {seen:?}");
     }
 
-    /// Clicks the tray icon and waits for the menu to be on screen: keys
-    /// sent before it is would go to the focused window instead.
-    pub fn open_tray_menu(&self) {
-        let (x, y) = self.tray_icon_centre();
+    /// Clicks the tray icon with this mouse button.
+    pub fn click_tray_icon(&self, button: &str) {
+        let (x, y) = self.wait_tray_icon();
         self.run(
             "xdotool",
-            &["mousemove", &x.to_string(), &y.to_string(), "click", "1"],
+            &["mousemove", &x.to_string(), &y.to_string(), "click", button],
         );
-        // GTK names its menu windows after the program; the app's own window
-        // has an empty instance name and the GTK leader window is unmapped.
+    }
+
+    /// Right-clicks the tray icon and waits for the panel's menu to be on
+    /// screen: keys sent before it is would go to the focused window
+    /// instead.
+    pub fn open_tray_menu(&self) {
+        self.click_tray_icon("3");
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = self
-                .command("xdotool")
-                .args(["search", "--onlyvisible", "--classname", "^tonnytray$"])
-                .output()
-                .expect("xdotool runs");
-            if !out.stdout.is_empty() {
-                break;
-            }
+        while !self.panel_menu_shown() {
             assert!(Instant::now() < deadline, "the tray menu did not open");
             sleep(Duration::from_millis(50));
         }
-        // The menu maps, then grabs the pointer and keyboard.
+        // GTK grabs the keyboard before it maps the menu; let it draw.
         sleep(Duration::from_millis(200));
+    }
+
+    /// Whether the panel shows a menu: a window of the panel's program
+    /// taller than the panel (GTK's 10×10 grab window and the 32-pixel
+    /// strip are not).
+    fn panel_menu_shown(&self) -> bool {
+        let out = self
+            .command("xdotool")
+            .args(["search", "--onlyvisible", "--class", SNI_PANEL])
+            .output()
+            .expect("xdotool runs");
+        String::from_utf8_lossy(&out.stdout).lines().any(|id| {
+            let geometry = self
+                .command("xdotool")
+                .args(["getwindowgeometry", "--shell", id])
+                .output()
+                .expect("xdotool runs");
+            String::from_utf8_lossy(&geometry.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix("HEIGHT="))
+                .and_then(|h| h.parse::<u32>().ok())
+                .is_some_and(|h| h > 40)
+        })
     }
 
     pub fn click_tray_item(&self, downs: usize) {
@@ -328,9 +502,8 @@ impl Desktop {
 
 impl Drop for Desktop {
     fn drop(&mut self) {
-        // The app (under dbus-run-session) must end by itself: killing
-        // dbus-run-session would orphan its bus and the accessibility
-        // daemons, which pile up and exhaust the inotify limit.
+        // The app ends by itself (it stops a speech server it started);
+        // the bus goes last, with the programs on it.
         self.quit();
         if let Some(app) = self.app.as_mut() {
             end_gracefully(app);
