@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages TonnyTray needs to build, run and test:
-# ALSA headers for cpal, Mesa for the window's OpenGL, xdotool/xclip for
-# typing into other apps, PulseAudio and its ALSA plugin (the virtual test
+# ALSA and xkbcommon headers (audio; the Wayland virtual keyboard), Mesa for
+# the window's OpenGL, PulseAudio and its ALSA plugin (the virtual test
 # microphone), espeak-ng and sox (spoken test audio), Python's venv (the
 # WhisperLiveKit server), the headless desktop the tests drive (Xvfb, a
 # StatusNotifier watcher and panel that show the tray icon, trayer as an
-# old-style tray, xterm, a Tk window, ImageMagick for screenshots, dbus), the
+# old-style tray, xterm, a Tk window, xdotool and xclip to drive them,
+# ImageMagick for screenshots, dbus), the
 # shell linter, the integration
 # peers (Node.js for n8n — ci/n8n.sh installs n8n itself with npm — curl,
 # RabbitMQ) and a Secret Service for the keyring tests (gnome-keyring,
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential pkg-config libasound2-dev git ca-certificates procps
+  build-essential pkg-config libasound2-dev libxkbcommon-dev git ca-certificates procps
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
   espeak-ng sox python3 python3-venv python3-pip shellcheck
   libgl1-mesa-dri libegl1 libxkbcommon-x11-0

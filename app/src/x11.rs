@@ -1,8 +1,8 @@
 //! X11 plumbing shared by the hotkey and typing: connecting to `DISPLAY`,
-//! and finding keys in the keyboard mapping.
+//! finding keys in the keyboard mapping, and which window has focus.
 
 use x11rb::connection::Connection as _;
-use x11rb::protocol::xproto::{ConnectionExt as _, Window};
+use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, Window};
 use x11rb::rust_connection::RustConnection;
 
 /// Connects to `DISPLAY`; the connection and the screen's root window.
@@ -19,6 +19,70 @@ pub fn connect() -> Result<(RustConnection, Window), String> {
         .ok_or("the X server has no such screen")?
         .root;
     Ok((conn, root))
+}
+
+/// The window that has the keyboard focus, as its owner describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Focus {
+    /// `_NET_WM_NAME`, else `WM_NAME`.
+    pub title: String,
+    /// `WM_CLASS` as "instance, Class".
+    pub class: String,
+    /// `_NET_WM_PID`, when the owner sets it.
+    pub pid: Option<u32>,
+}
+
+/// The focused window: the input focus, or the nearest ancestor of it that
+/// names itself (`WM_CLASS`), since toolkits often focus a child window.
+/// `None` when nothing has focus or the server does not answer.
+#[must_use]
+pub fn focused_window(conn: &RustConnection, root: Window) -> Option<Focus> {
+    let mut window = conn.get_input_focus().ok()?.reply().ok()?.focus;
+    // 0 is None and 1 is PointerRoot: no window of anyone's.
+    if window <= 1 {
+        return None;
+    }
+    let property = |w: Window, name: u32, kind: u32| -> Vec<u8> {
+        conn.get_property(false, w, name, kind, 0, 1024)
+            .ok()
+            .and_then(|c| c.reply().ok())
+            .map(|r| r.value)
+            .unwrap_or_default()
+    };
+    let atom = |name: &[u8]| -> u32 {
+        conn.intern_atom(false, name)
+            .ok()
+            .and_then(|c| c.reply().ok())
+            .map_or(0, |r| r.atom)
+    };
+    let wm_class = |w| property(w, AtomEnum::WM_CLASS.into(), AtomEnum::STRING.into());
+    let mut class = wm_class(window);
+    while class.is_empty() {
+        let parent = conn.query_tree(window).ok()?.reply().ok()?.parent;
+        if parent == root || parent == 0 {
+            break;
+        }
+        window = parent;
+        class = wm_class(window);
+    }
+    let utf8 = atom(b"UTF8_STRING");
+    let mut title = property(window, atom(b"_NET_WM_NAME"), utf8);
+    if title.is_empty() {
+        title = property(window, AtomEnum::WM_NAME.into(), AtomEnum::STRING.into());
+    }
+    let pid = property(window, atom(b"_NET_WM_PID"), AtomEnum::CARDINAL.into());
+    Some(Focus {
+        title: String::from_utf8_lossy(&title).into_owned(),
+        class: String::from_utf8_lossy(&class)
+            .split('\0')
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+        pid: pid
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_ne_bytes),
+    })
 }
 
 /// The keyboard mapping: for each keycode from `min_keycode`, its keysyms

@@ -247,8 +247,8 @@ pub struct VoiceActivationSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TypingMethod {
-    /// The best tool the session has (xdotool on X11, wtype/ydotool on Wayland,
-    /// else clipboard paste).
+    /// Keys, a character at a time (XTEST on X11, the virtual keyboard on
+    /// Wayland), else clipboard paste.
     #[default]
     Auto,
     /// Paste through the clipboard, restoring it afterwards.

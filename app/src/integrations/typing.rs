@@ -1,25 +1,24 @@
 //! Typing committed words into the focused window, on the `typing` thread.
 //!
 //! X11 types through the XTEST extension a character at a time
-//! ([`super::xtest`]); Wayland uses `wtype` or `ydotool`. When typing does
-//! not work, the text is pasted through the clipboard (`xclip` or `wl-copy`)
-//! and the user's clipboard is put back. The per-app allow/deny list is
-//! checked against the focused window's title and class (X11 only: Wayland
-//! does not tell other clients which window has focus). Every outcome is
-//! reported back; a failure is never swallowed.
+//! ([`super::xtest`]); Wayland, Windows and macOS through enigo (Wayland's
+//! virtual keyboard, SendInput, CGEvent), also a character at a time. When
+//! typing does not work, the text is pasted through the clipboard (arboard:
+//! X11, Wayland's data-control, Windows, macOS) and the user's clipboard is
+//! put back. The per-app allow/deny list is checked against the focused
+//! window's title and class (X11 only: Wayland does not tell other clients
+//! which window has focus). Every outcome is reported back; a failure is
+//! never swallowed.
 //!
 //! On X11 every character waits while a menu (the tray's, drawn by the
 //! panel, or any app's) holds the keyboard, so a menu opening mid-sentence
 //! never receives the rest of it ([`super::xtest`]). Wayland gives other
-//! clients no such view; tools type a piece of a few words at a time.
+//! clients no such view.
 //!
-//! External tools on Wayland and for the clipboard rather than a crate:
-//! they are what those desktops ship for this, they work across the
-//! compositors that allow it, and a crate would need uinput code of our own.
+//! X11 keeps its own XTEST typer rather than enigo's: enigo cannot wait
+//! while another client holds the keyboard or the user holds a key, which
+//! is what keeps a sentence out of a menu or a shortcut.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -82,8 +81,9 @@ pub fn spawn(
         .name("typing".into())
         .spawn(move || {
             let session = Session::detect();
+            let mut desk = Desk::default();
             for job in rx {
-                report(type_one(&session, &job));
+                report(type_one(&session, &job, &mut desk));
             }
         })?;
     Ok((tx, handle))
@@ -102,53 +102,40 @@ pub struct Stopped {
 pub const MENU_STAYED_OPEN: &str =
     "a menu kept the keyboard for two minutes, so the words could not be typed";
 
-/// How long one piece of typing with a tool may take: each piece costs a
-/// start of the tool (about 30 ms for xdotool, measured), and a user's own
-/// keys pressed meanwhile land between pieces, not inside one.
-const PIECE_BUDGET_MS: u32 = 250;
-
-/// Splits text into pieces of whole words, each short enough to type within
-/// [`PIECE_BUDGET_MS`] at `delay_ms` per character (but never less than a
-/// word). Joining the pieces gives the text back exactly.
-fn pieces(text: &str, delay_ms: u32) -> Vec<&str> {
-    let max_chars = (PIECE_BUDGET_MS / delay_ms.max(1)) as usize;
-    let mut pieces: Vec<&str> = Vec::new();
-    let (mut start, mut end, mut chars) = (0, 0, 0);
-    for word in words(text) {
-        let len = word.chars().count();
-        if chars > 0 && chars + len > max_chars {
-            pieces.push(&text[start..end]);
-            start = end;
-            chars = 0;
-        }
-        chars += len;
-        end += word.len();
-    }
-    if start < text.len() {
-        pieces.push(&text[start..]);
-    }
-    pieces
+/// What the typing thread keeps from one job to the next: the virtual
+/// keyboard (Wayland sends a keymap when it is made; once is enough) and the
+/// clipboard (on X11 the clipboard's owner serves its text: it must outlive
+/// the paste that put the user's text back).
+#[derive(Default)]
+struct Desk {
+    keys: Option<enigo::Enigo>,
+    clipboard: Option<arboard::Clipboard>,
 }
 
-/// Splits text into words, each with the whitespace before it, so that
-/// joining the pieces gives the text back exactly.
-fn words(text: &str) -> Vec<&str> {
-    let mut pieces = Vec::new();
-    let mut start = 0;
-    let mut in_word = false;
-    for (i, c) in text.char_indices() {
-        if c.is_whitespace() && in_word {
-            pieces.push(&text[start..i]);
-            start = i;
-            in_word = false;
-        } else if !c.is_whitespace() {
-            in_word = true;
+impl Desk {
+    /// The keyboard for typing with enigo, made on first use.
+    fn keys(&mut self) -> Result<&mut enigo::Enigo, String> {
+        if self.keys.is_none() {
+            let keys = enigo::Enigo::new(&enigo::Settings::default())
+                .map_err(|e| format!("cannot send keys to this desktop ({e})"))?;
+            self.keys = Some(keys);
         }
+        self.keys
+            .as_mut()
+            .ok_or_else(|| "cannot send keys to this desktop".to_owned())
     }
-    if start < text.len() {
-        pieces.push(&text[start..]);
+
+    /// The clipboard, opened on first use.
+    fn clipboard(&mut self) -> Result<&mut arboard::Clipboard, String> {
+        if self.clipboard.is_none() {
+            let clipboard = arboard::Clipboard::new()
+                .map_err(|e| format!("cannot open the clipboard ({e})"))?;
+            self.clipboard = Some(clipboard);
+        }
+        self.clipboard
+            .as_mut()
+            .ok_or_else(|| "cannot open the clipboard".to_owned())
     }
-    pieces
 }
 
 /// The kind of desktop session, from the environment.
@@ -219,7 +206,7 @@ fn has_rules(list: &[String]) -> bool {
     list.iter().any(|s| !s.trim().is_empty())
 }
 
-fn type_one(session: &Session, job: &TypeJob) -> TypeResult {
+fn type_one(session: &Session, job: &TypeJob, desk: &mut Desk) -> TypeResult {
     let utterance = job.utterance;
     let skipped = |why| TypeResult::Skipped { utterance, why };
     let failed = |why| TypeResult::Failed { utterance, why };
@@ -261,7 +248,7 @@ fn type_one(session: &Session, job: &TypeJob) -> TypeResult {
         job.text.chars().count()
     );
     let typed = match job.settings.method {
-        TypingMethod::Auto => type_text(*session, &job.text, job.settings.delay_ms),
+        TypingMethod::Auto => type_text(*session, &job.text, job.settings.delay_ms, desk),
         TypingMethod::Clipboard => Err(Stopped {
             typed: 0,
             why: "clipboard chosen in settings".into(),
@@ -278,7 +265,7 @@ fn type_one(session: &Session, job: &TypeJob) -> TypeResult {
     }
     // Only what did not go in yet, so nothing is typed twice.
     let rest = &job.text[typed..];
-    match paste(*session, rest) {
+    match paste(*session, rest, desk) {
         Ok(note) => TypeResult::Typed { utterance, note },
         Err(paste_problem) => failed(format!(
             "could not type ({why}) nor paste ({paste_problem})"
@@ -286,197 +273,107 @@ fn type_one(session: &Session, job: &TypeJob) -> TypeResult {
     }
 }
 
-/// Types the text: on X11 a character at a time through XTEST, elsewhere
-/// with the session's tool a piece at a time.
-fn type_text(session: Session, text: &str, delay_ms: u32) -> Result<(), Stopped> {
+/// Types the text a character at a time: through XTEST on X11, else with
+/// enigo.
+fn type_text(session: Session, text: &str, delay_ms: u32, desk: &mut Desk) -> Result<(), Stopped> {
+    let delay = Duration::from_millis(delay_ms.into());
     #[cfg(target_os = "linux")]
     if session == Session::X11 {
         let mut typer = super::xtest::Typer::connect().map_err(|why| Stopped { typed: 0, why })?;
-        return typer.type_text(text, Duration::from_millis(delay_ms.into()), MENU_WAIT);
+        return typer.type_text(text, delay, MENU_WAIT);
     }
-    let mut typed = 0;
-    for piece in pieces(text, delay_ms) {
-        type_with_tool(session, piece, delay_ms).map_err(|why| Stopped { typed, why })?;
-        typed += piece.len();
+    let keys = desk.keys().map_err(|why| Stopped { typed: 0, why })?;
+    let mut refused = None;
+    for (at, c) in text.char_indices() {
+        let key = match c {
+            '\n' | '\r' => enigo::Key::Return,
+            '\t' => enigo::Key::Tab,
+            c if c.is_control() => continue,
+            c => enigo::Key::Unicode(c),
+        };
+        if let Err(e) = enigo::Keyboard::key(keys, key, enigo::Direction::Click) {
+            refused = Some(Stopped {
+                typed: at,
+                why: format!("the desktop refused a typed key ({e})"),
+            });
+            break;
+        }
+        std::thread::sleep(delay);
     }
-    Ok(())
+    match refused {
+        // The connection may be gone (the compositor restarted): the next
+        // job makes a new one.
+        Some(stopped) => {
+            desk.keys = None;
+            Err(stopped)
+        }
+        None => Ok(()),
+    }
 }
 
+#[cfg(target_os = "linux")]
 fn focused_x11() -> Option<FocusedWindow> {
-    let id = output(Command::new("xdotool").arg("getwindowfocus"))?;
-    let title = output(Command::new("xdotool").args(["getwindowname", &id])).unwrap_or_default();
-    let pid =
-        output(Command::new("xdotool").args(["getwindowpid", &id])).and_then(|p| p.parse().ok());
-    let class = output(Command::new("xprop").args(["-id", &id, "WM_CLASS"]))
-        .and_then(|line| {
-            line.split_once('=')
-                .map(|(_, v)| v.replace('"', "").trim().to_owned())
-        })
-        .unwrap_or_default();
-    Some(FocusedWindow { title, class, pid })
+    let focus = super::xtest::Typer::connect().ok()?.focused_window()?;
+    Some(FocusedWindow {
+        title: focus.title,
+        class: focus.class,
+        pid: focus.pid,
+    })
 }
 
-/// Runs a command and returns its trimmed stdout when it succeeds.
-fn output(cmd: &mut Command) -> Option<String> {
-    raw_output(cmd).map(|s| s.trim().to_owned())
-}
-
-/// Runs a command and returns its stdout exactly when it succeeds.
-fn raw_output(cmd: &mut Command) -> Option<String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// How long wtype waits before its first key. It hands the compositor a
-/// keymap and types at once, and the focused client can drop the first key
-/// before the keymap reaches it: under sway 1.7 with foot, 5 of 16 wtype
-/// calls lost their first character (the space between pieces, or a
-/// letter); with this pause, 0 of 15.
-const WTYPE_SETTLE_MS: &str = "50";
-
-/// Types with the session's tool. The text goes on stdin, never on the
-/// command line, where every local user could read it in `ps`.
-fn type_with_tool(session: Session, text: &str, delay_ms: u32) -> Result<(), String> {
-    let delay = delay_ms.to_string();
-    let input = Some(text);
-    match session {
-        Session::X11 => run(
-            "xdotool",
-            &["type", "--clearmodifiers", "--delay", &delay, "--file", "-"],
-            input,
-        ),
-        Session::Wayland => run("wtype", &["-s", WTYPE_SETTLE_MS, "-d", &delay, "-"], input)
-            .or_else(|e| {
-                run("ydotool", &["type", "--file", "/dev/stdin"], input)
-                    .map_err(|e2| format!("{e}; {e2}"))
-            }),
-        Session::None => Err("no desktop session".into()),
-    }
+#[cfg(not(target_os = "linux"))]
+fn focused_x11() -> Option<FocusedWindow> {
+    None
 }
 
 /// Pastes through the clipboard and puts the user's clipboard back; the
 /// `Ok` value is a note when the words went in but the clipboard could not
 /// be restored.
-fn paste(session: Session, text: &str) -> Result<Option<String>, String> {
-    let (get, set, keys): (&[&str], &[&str], &[&str]) = match session {
-        Session::X11 => (
-            &["xclip", "-selection", "clipboard", "-o"],
-            &["xclip", "-selection", "clipboard", "-i"],
-            &["xdotool", "key", "--clearmodifiers", "ctrl+v"],
-        ),
-        Session::Wayland => (
-            &["wl-paste", "--no-newline"],
-            &["wl-copy"],
-            &[
-                "wtype",
-                "-s",
-                WTYPE_SETTLE_MS,
-                "-M",
-                "ctrl",
-                "v",
-                "-m",
-                "ctrl",
-            ],
-        ),
-        Session::None => return Err("no desktop session".into()),
-    };
+fn paste(session: Session, text: &str, desk: &mut Desk) -> Result<Option<String>, String> {
+    if session == Session::None {
+        return Err("no desktop session".into());
+    }
+    let clipboard = desk.clipboard()?;
     // Exactly as it was, whitespace included; `None` when it held no text
     // (empty, or an image), which cannot be put back as text.
-    let saved = raw_output(Command::new(get[0]).args(&get[1..]));
-    set_clipboard(set, get, text)?;
-    run(keys[0], &keys[1..], None)?;
+    let saved = clipboard.get_text().ok();
+    clipboard
+        .set_text(text)
+        .map_err(|e| format!("the clipboard did not take the text ({e})"))?;
+    paste_shortcut(session, desk)?;
     // The target reads the clipboard asynchronously after the key press.
     std::thread::sleep(Duration::from_millis(300));
     let Some(saved) = saved else {
         return Ok(None);
     };
-    Ok(set_clipboard(set, get, &saved)
+    Ok(desk
+        .clipboard()?
+        .set_text(saved)
         .err()
         .map(|e| format!("the words were pasted, but your clipboard could not be put back: {e}")))
 }
 
-/// Puts text on the clipboard. xclip and wl-copy leave a child behind that
-/// serves the selection and keeps any inherited pipe open, so their output
-/// is not read: only the exit status of the command itself.
-fn set_clipboard(command: &[&str], get: &[&str], text: &str) -> Result<(), String> {
-    let tool = command[0];
-    if find_in_path(tool).is_none() {
-        return Err(format!("{tool} is not installed"));
+/// Presses the paste shortcut (Ctrl+V; Cmd+V on macOS).
+fn paste_shortcut(session: Session, desk: &mut Desk) -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    if session == Session::X11 {
+        return super::xtest::Typer::connect()?.paste_shortcut(MENU_WAIT);
     }
-    let mut child = Command::new(tool)
-        .args(&command[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run {tool}: {e}"))?;
-    if let Some(mut pipe) = child.stdin.take() {
-        pipe.write_all(text.as_bytes())
-            .map_err(|e| format!("cannot write to {tool}: {e}"))?;
-    }
-    let status = child
-        .wait()
-        .map_err(|e| format!("{tool} did not finish: {e}"))?;
-    if !status.success() {
-        return Err(format!("{tool} failed ({status})"));
-    }
-    // The child that serves the selection takes it over asynchronously:
-    // wait until the clipboard really holds the text, or a paste (or the
-    // next save) would see the old content.
-    for _ in 0..50 {
-        if raw_output(Command::new(get[0]).args(&get[1..])).as_deref() == Some(text) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Err(format!("the clipboard did not take the text from {tool}"))
-}
-
-/// Runs a tool, feeding `stdin` if given; the error names the tool and what
-/// to install when it is missing.
-fn run(tool: &str, args: &[&str], stdin: Option<&str>) -> Result<(), String> {
-    if find_in_path(tool).is_none() {
-        return Err(format!("{tool} is not installed"));
-    }
-    let mut child = Command::new(tool)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {tool}: {e}"))?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())
-            .map_err(|e| format!("cannot write to {tool}: {e}"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{tool} did not finish: {e}"))?;
-    if out.status.success() {
-        Ok(())
+    let _ = session;
+    let modifier = if cfg!(target_os = "macos") {
+        enigo::Key::Meta
     } else {
-        let err = String::from_utf8_lossy(&out.stderr);
-        Err(format!("{tool} failed ({}): {}", out.status, err.trim()))
-    }
-}
-
-/// The full path of an executable on `PATH`.
-#[must_use]
-pub fn find_in_path(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(tool))
-        .find(|p| p.is_file())
+        enigo::Key::Control
+    };
+    let keys = desk.keys()?;
+    let pressed = enigo::Keyboard::key(keys, modifier, enigo::Direction::Press).and_then(|()| {
+        enigo::Keyboard::key(keys, enigo::Key::Unicode('v'), enigo::Direction::Click)
+    });
+    // Let go of the modifier whatever happened, or it would stay down.
+    let released = enigo::Keyboard::key(keys, modifier, enigo::Direction::Release);
+    pressed
+        .and(released)
+        .map_err(|e| format!("the desktop refused the paste keys ({e})"))
 }
 
 #[cfg(test)]
@@ -527,62 +424,13 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_tool_is_named() {
-        let e = run("tonnytray-no-such-tool", &[], None).expect_err("missing");
-        assert_eq!(e, "tonnytray-no-such-tool is not installed");
-    }
-
-    #[test]
-    fn words_keep_their_spacing_and_join_back_exactly() {
-        for text in [
-            " Please add  apples.",
-            "one",
-            "",
-            "  ",
-            "tab\tthen\nline ",
-            "naïve café",
-        ] {
-            assert_eq!(words(text).concat(), text, "{text:?}");
-        }
-        assert_eq!(
-            words(" Please add  apples."),
-            [" Please", " add", "  apples."]
-        );
-        assert_eq!(words("naïve café"), ["naïve", " café"]);
-    }
-
-    #[test]
-    fn pieces_are_whole_words_within_the_typing_budget() {
-        let text =
-            " Please add apples and bananas to the shopping list. Remind me to call my sister.";
-        for delay in [0, 1, 4, 12, 60, 1000] {
-            let p = pieces(text, delay);
-            assert_eq!(p.concat(), text, "delay {delay}");
-            let max = (PIECE_BUDGET_MS / delay.max(1)) as usize;
-            for piece in &p {
-                let n = piece.chars().count();
-                assert!(
-                    n <= max || words(piece).len() == 1,
-                    "{piece:?} at {delay} ms"
-                );
-                assert!(words(piece).concat() == *piece);
-            }
-        }
-        // At the default 12 ms a character, ~20 characters a piece.
-        assert_eq!(pieces(text, 12)[0], " Please add apples");
-        assert_eq!(pieces(text, 1000).len(), words(text).len());
-        assert_eq!(pieces(text, 0), [text]);
-        assert_eq!(pieces("naïve café olé", 50), ["naïve", " café", " olé"]);
-    }
-
-    #[test]
     fn without_a_desktop_nothing_is_typed_and_it_says_why() {
         let job = TypeJob {
             utterance: 7,
             text: "hello".into(),
             settings: TypingSettings::default(),
         };
-        match type_one(&Session::None, &job) {
+        match type_one(&Session::None, &job, &mut Desk::default()) {
             TypeResult::Failed { utterance, why } => {
                 assert_eq!(utterance, 7);
                 assert!(why.contains("DISPLAY"), "{why}");

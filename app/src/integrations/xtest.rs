@@ -29,8 +29,9 @@ use x11rb::rust_connection::RustConnection;
 use super::typing::{MENU_STAYED_OPEN, Stopped};
 use crate::x11::KeyMap;
 
-/// `Shift_L`, `Return` and `Tab` keysyms.
+/// `Shift_L`, `Control_L`, `Return` and `Tab` keysyms.
 const SHIFT_L: u32 = 0xffe1;
+const CONTROL_L: u32 = 0xffe3;
 const RETURN: u32 = 0xff0d;
 const TAB: u32 = 0xff09;
 
@@ -114,6 +115,46 @@ impl Typer {
         ))
     }
 
+    /// The window that has focus now.
+    #[must_use]
+    pub fn focused_window(&self) -> Option<crate::x11::Focus> {
+        crate::x11::focused_window(&self.conn, self.root)
+    }
+
+    /// Presses Ctrl+V (paste), with the same waits as a typed character.
+    ///
+    /// # Errors
+    /// When a menu holds the keyboard past `menu_wait`, the layout has no
+    /// Control or V key, or the X server fails.
+    pub fn paste_shortcut(&mut self, menu_wait: Duration) -> Result<(), String> {
+        self.wait_for_keys_up()?;
+        let control = self
+            .keys
+            .find(CONTROL_L)
+            .ok_or("the keyboard has no Control key")?
+            .0;
+        let (v, _) = self
+            .keys
+            .find(u32::from('v'))
+            .ok_or("the keyboard has no V key")?;
+        if !self.wait_for_keyboard(menu_wait)? {
+            return Err(MENU_STAYED_OPEN.into());
+        }
+        self.press(v, Some(control))?;
+        self.sync()
+    }
+
+    /// Waits until the server has handled everything sent so far: a
+    /// connection closed right after its key events may lose them.
+    fn sync(&self) -> Result<(), String> {
+        self.conn
+            .get_input_focus()
+            .map_err(x_error)?
+            .reply()
+            .map_err(x_error)?;
+        Ok(())
+    }
+
     /// Waits until no other client holds the keyboard (a menu is open, a
     /// drag is under way), at most `limit`; `false` when it stayed held.
     ///
@@ -194,11 +235,7 @@ impl Typer {
             self.press(code, shift_code).map_err(stop)?;
             // The key is handled before the pause: a menu opening during it
             // then finds nothing of ours still queued in the server.
-            self.conn
-                .get_input_focus()
-                .map_err(x_error)
-                .and_then(|c| c.reply().map_err(x_error))
-                .map_err(stop)?;
+            self.sync().map_err(stop)?;
             std::thread::sleep(delay);
         }
         Ok(())
@@ -251,16 +288,17 @@ impl Typer {
         Ok((code, shift_code))
     }
 
-    /// Presses and releases the key (with Shift), in one write with
-    /// whatever is queued before it (the probe's release of its grab).
-    fn press(&self, code: u8, shift_code: Option<u8>) -> Result<(), String> {
-        if let Some(s) = shift_code {
-            self.fake(xproto::KEY_PRESS_EVENT, s)?;
+    /// Presses and releases the key, with `modifier` (Shift, or Control
+    /// for a paste) held around it, in one write with whatever is queued
+    /// before it (the probe's release of its grab).
+    fn press(&self, code: u8, modifier: Option<u8>) -> Result<(), String> {
+        if let Some(m) = modifier {
+            self.fake(xproto::KEY_PRESS_EVENT, m)?;
         }
         self.fake(xproto::KEY_PRESS_EVENT, code)?;
         self.fake(xproto::KEY_RELEASE_EVENT, code)?;
-        if let Some(s) = shift_code {
-            self.fake(xproto::KEY_RELEASE_EVENT, s)?;
+        if let Some(m) = modifier {
+            self.fake(xproto::KEY_RELEASE_EVENT, m)?;
         }
         self.conn.flush().map_err(x_error)?;
         if self.borrowed == Some(code) {
