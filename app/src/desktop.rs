@@ -294,13 +294,7 @@ fn start_tray(
     to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
 ) -> Option<Arc<TrayHandle>> {
     match tray::spawn(Arc::clone(to_core), to_window) {
-        Ok(t) => {
-            if let Some(problem) = tray::host_problem() {
-                tracing::warn!("{problem}");
-                to_core(Command::Notice(problem));
-            }
-            Some(Arc::new(t))
-        }
+        Ok(t) => Some(Arc::new(t)),
         Err(e) => {
             tracing::warn!("{e}");
             to_core(Command::Notice(e));

@@ -183,6 +183,9 @@ pub enum Command {
     Notice(String),
     /// The user has read the notices; clear them.
     DismissNotices,
+    /// A problem told with [`Command::Notice`] went away (a tray host
+    /// appeared): take that notice back.
+    WithdrawNotice(String),
     /// Mark (or unmark) a stored utterance as a favourite.
     SetFavourite {
         /// Its store id.

@@ -218,19 +218,10 @@ impl TrayHandle {
     }
 }
 
-/// Says so when no tray host can show the icon, and what to do (Linux: the
-/// icon then exists on the bus but nobody draws it until a panel with a
-/// StatusNotifier tray starts).
-#[must_use]
-pub fn host_problem() -> Option<String> {
-    #[cfg(target_os = "linux")]
-    return linux::host_problem();
-    #[cfg(not(target_os = "linux"))]
-    None
-}
-
 /// Starts the tray. On Linux this spawns the `tray` thread and waits for
-/// the icon to exist (or fail) before returning.
+/// the icon to exist (or fail) before returning; when no panel can show the
+/// icon, that thread tells the core (a notice) and takes the notice back
+/// once a panel that can appears.
 ///
 /// # Errors
 /// A message saying why there is no tray and what to do.
@@ -239,12 +230,14 @@ pub fn spawn(
     to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
 ) -> Result<TrayHandle, String> {
     let paused = Arc::new(AtomicBool::new(false));
+    #[cfg(target_os = "linux")]
+    let notices = Arc::clone(&to_core);
     install_menu_handler(to_core, to_window, Arc::clone(&paused));
     #[cfg(target_os = "linux")]
     {
         Ok(TrayHandle {
             paused,
-            views: linux::spawn()?,
+            views: linux::spawn(notices)?,
         })
     }
     #[cfg(not(target_os = "linux"))]
@@ -258,22 +251,27 @@ pub fn spawn(
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use std::sync::mpsc;
+    use std::sync::{Arc, mpsc};
     use std::time::Duration;
 
     use super::{Tray, TrayView};
+    use crate::messages::Command;
 
     const WATCHER: &str = "org.kde.StatusNotifierWatcher";
 
     /// What to do when the panel cannot show the icon.
     const HINT: &str = "use a panel with a StatusNotifier tray (KDE Plasma, GNOME with the AppIndicator extension, waybar, xfce4-panel's status notifier plugin, or snixembed for an old-style tray); meanwhile use the window and the hotkey";
 
-    /// Whether a StatusNotifier host (a panel that draws the icon) is
-    /// registered with the watcher, and if not, what the user should know.
-    /// An old-style XEmbed tray (its `_NET_SYSTEM_TRAY_S<n>` selection has
-    /// an owner) cannot show a StatusNotifierItem, which is worth naming.
-    pub(super) fn host_problem() -> Option<String> {
-        if status_notifier_host_registered() {
+    /// How often, while no panel can show the icon, the tray asks again
+    /// (a panel often starts after the app at login).
+    const RECHECK: Duration = Duration::from_secs(2);
+
+    /// What the user should know when no StatusNotifier host (a panel that
+    /// draws the icon) is registered. An old-style XEmbed tray (its
+    /// `_NET_SYSTEM_TRAY_S<n>` selection has an owner) cannot show a
+    /// StatusNotifierItem, which is worth naming.
+    fn host_problem(bus: Option<&zbus::blocking::Connection>) -> Option<String> {
+        if bus.is_some_and(host_registered) {
             return None;
         }
         Some(if xembed_tray_running() {
@@ -285,17 +283,9 @@ mod linux {
         })
     }
 
-    fn status_notifier_host_registered() -> bool {
-        let Ok(bus) = zbus::blocking::Connection::session() else {
-            return false;
-        };
-        let Ok(watcher) =
-            zbus::blocking::Proxy::new(&bus, WATCHER, "/StatusNotifierWatcher", WATCHER)
-        else {
-            return false;
-        };
-        watcher
-            .get_property::<bool>("IsStatusNotifierHostRegistered")
+    fn host_registered(bus: &zbus::blocking::Connection) -> bool {
+        zbus::blocking::Proxy::new(bus, WATCHER, "/StatusNotifierWatcher", WATCHER)
+            .and_then(|watcher| watcher.get_property::<bool>("IsStatusNotifierHostRegistered"))
             .unwrap_or(false)
     }
 
@@ -319,7 +309,11 @@ mod linux {
 
     /// Starts the `tray` thread: it builds the icon, then shows each view
     /// it is sent until the sender is dropped (the icon goes with it).
-    pub(super) fn spawn() -> Result<mpsc::Sender<TrayView>, String> {
+    /// While no panel can show the icon it says so through `to_core`, asks
+    /// again every [`RECHECK`], and takes the notice back when one can.
+    pub(super) fn spawn(
+        to_core: Arc<dyn Fn(Command) + Send + Sync>,
+    ) -> Result<mpsc::Sender<TrayView>, String> {
         let (views, rx) = mpsc::channel::<TrayView>();
         let (built_tx, built_rx) = mpsc::channel();
         std::thread::Builder::new()
@@ -335,8 +329,34 @@ mod linux {
                         return;
                     }
                 };
-                for view in rx {
-                    tray.show(&view);
+                let bus = zbus::blocking::Connection::session().ok();
+                let mut problem = host_problem(bus.as_ref());
+                if let Some(p) = &problem {
+                    tracing::warn!("{p}");
+                    to_core(Command::Notice(p.clone()));
+                }
+                loop {
+                    let view = if problem.is_some() && bus.is_some() {
+                        match rx.recv_timeout(RECHECK) {
+                            Ok(view) => Some(view),
+                            Err(mpsc::RecvTimeoutError::Timeout) => None,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        }
+                    } else {
+                        match rx.recv() {
+                            Ok(view) => Some(view),
+                            Err(_) => break,
+                        }
+                    };
+                    if let Some(view) = view {
+                        tray.show(&view);
+                    }
+                    if problem.is_some() && bus.as_ref().is_some_and(host_registered) {
+                        tracing::info!("a tray host appeared; the tray icon is shown");
+                        if let Some(p) = problem.take() {
+                            to_core(Command::WithdrawNotice(p));
+                        }
+                    }
                 }
             })
             .map_err(|e| format!("cannot start the tray thread: {e}"))?;

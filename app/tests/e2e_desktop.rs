@@ -14,7 +14,7 @@
 mod common;
 mod desktop;
 
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -274,7 +274,7 @@ fn the_tray_icon_opens_the_popover_and_its_menu_the_dashboard_and_settings() {
     assert_eq!(status["state"], "Idle");
     let notices = status["notices"].to_string();
     assert!(
-        !notices.contains("tray"),
+        !notices.contains("system tray"),
         "the panel hosts StatusNotifier items: {notices}"
     );
     assert!(
@@ -420,4 +420,58 @@ fn an_old_style_tray_is_named_with_what_to_do_and_the_hotkey_and_ptt_commands_wo
     desktop.run(bin(), &["ptt", "release"]);
     desktop.wait_status("idle after ptt release", |s| s["state"] == "Idle");
     desktop.quit();
+}
+
+#[test]
+#[ignore = "needs sway, waybar, foot, a test user, the speech server and the virtual mic (ci/check.sh)"]
+fn on_wayland_sway_bindings_run_ptt_and_the_words_are_typed_into_foot() {
+    let Some(user) = wayland::test_user() else {
+        eprintln!("TONNYTRAY_TEST_WAYLAND_USER is not set (ci/check.sh sets it): skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = speak(dir.path(), "wayland", "en-us", TEXT, None);
+    // The app runs native on Wayland: its environment has WAYLAND_DISPLAY
+    // and no DISPLAY, and sway here runs no X server.
+    let sway = wayland::Sway::start(&user, &settings("toggle"));
+    sway.wait_bar_colour(IDLE, "the idle tray icon on waybar");
+    // waybar may register as a tray host after the app started: the app
+    // then takes back its "no system tray" notice.
+    let status = sway.wait_status("no tray notice once waybar hosts the icon", |s| {
+        !s["notices"].to_string().contains("system tray")
+    });
+    let notices = status["notices"].to_string();
+    assert!(
+        notices.contains("on Wayland the hotkey is your desktop's")
+            && notices.contains("tonnytray ptt press"),
+        "the window names the hotkey's path: {notices}"
+    );
+    sway.focus_target();
+    // Ctrl+Shift+V: sway's binding runs `tonnytray ptt press`, its release
+    // `ptt release` (toggle mode: the press starts, the next press stops).
+    sway.tap_hotkey();
+    sway.wait_status("the microphone to open", |s| {
+        s["state"] == "Listening"
+            && s["status"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Listening on"))
+    });
+    sway.wait_bar_colour(LISTENING, "the listening tray icon on waybar");
+    let played = Command::new("paplay")
+        .args(["-d", "vmic_sink"])
+        .arg(&wav)
+        .status()
+        .expect("paplay runs (PULSE_SERVER is set by ci/check.sh)");
+    assert!(played.success(), "paplay failed");
+    sleep(Duration::from_millis(800));
+    sway.tap_hotkey();
+    let status = sway.wait_status("the utterance to finish", |s| {
+        s["state"] == "Idle" && s["log"].as_array().is_some_and(|l| !l.is_empty())
+    });
+    eprintln!("final status: {status}");
+    let heard = status["log"][0]["text"].as_str().expect("text").to_owned();
+    assert_wer(TEXT, &heard, MAX_WER);
+    assert_eq!(status["log"][0]["typed"], "typed", "{status}");
+    assert_same_words(|| sway.typed_text(), &heard);
+    sway.quit();
 }

@@ -599,6 +599,7 @@ impl Coordinator {
             Command::Notice(text) => self.notices.push(text.clone()),
             Command::MonitorMic(device) => self.monitor_mic(device.as_deref()),
             Command::DismissNotices => self.notices.clear(),
+            Command::WithdrawNotice(text) => self.notices.retain(|n| n != text),
             Command::SetFavourite { id, favourite } => {
                 let favourite = *favourite;
                 self.change_history("mark the favourite", |s| {

@@ -6,7 +6,9 @@
 //! X11 an event-driven grab of our own ([`x11`]) listens instead, because
 //! the crate's X11 backend polls. On Wayland, or with no display at all, a
 //! global hotkey registers "successfully" and then never fires, so the
-//! session is checked first and the user is told what to do instead.
+//! session is checked first and the user is told what to do instead: on
+//! Wayland, a key binding of the desktop's own that runs `tonnytray ptt
+//! press` / `ptt release` (or `toggle`).
 
 #[cfg(target_os = "linux")]
 pub mod x11;
@@ -65,7 +67,7 @@ impl Hotkey {
                 Session::X11 => {}
                 Session::Wayland => {
                     return Err(format!(
-                        "global hotkeys need X11; this is a Wayland session, so {binding} does nothing. Bind a shortcut in your desktop's settings to run `tonnytray toggle`, or use the window or tray"
+                        "on Wayland the hotkey is your desktop's: bind {binding} to run `tonnytray ptt press` and its release to run `tonnytray ptt release` (sway, Hyprland), or bind one shortcut to `tonnytray toggle` (GNOME, KDE); the README shows how"
                     ));
                 }
                 Session::None => {
