@@ -14,6 +14,9 @@
 #                          same renderer, release binary size
 #   ci/bench.sh typing     XTEST typing of a 101-character sentence at 12, 4 and
 #                          0 ms per character, beside one `xdotool type` call
+#   ci/bench.sh typing-wayland  the same sentence through the virtual keyboard
+#                          into foot under headless sway, as the unprivileged
+#                          user TONNYTRAY_TEST_WAYLAND_USER (tonnytray-test)
 #   ci/bench.sh store      history store: commit p50/p99 (fsync), search over
 #                          100 000 utterances, file size per 10 000
 #   ci/bench.sh metrics    criterion: one metric recorded; one /metrics scrape rendered
@@ -209,6 +212,26 @@ bench_typing() {
   stop_desktop
 }
 
+bench_typing_wayland() {
+  cargo build --release -p tonnytray --example type_rate >&2
+  local user="${TONNYTRAY_TEST_WAYLAND_USER:-tonnytray-test}" dir="$work/wayland" d _
+  id "$user" >/dev/null 2>&1 || { echo "bench: no user $user (ci/check.sh makes it; sway refuses root)" >&2; return 1; }
+  mkdir -p "$dir/xdg" "$dir/home"
+  chmod 700 "$dir/xdg"
+  chmod 711 "$work"
+  cp target/release/examples/type_rate "$dir/"
+  printf 'output HEADLESS-1 resolution 1280x800\nexec foot -a target sh -c "stty raw -echo; exec cat > %s/typed.txt"\n' "$dir" >"$dir/sway.conf"
+  chown -R "$user" "$dir"
+  as_user() { runuser -u "$user" -- env -i PATH=/usr/bin:/bin HOME="$dir/home" XDG_RUNTIME_DIR="$dir/xdg" "$@"; }
+  as_user WLR_BACKENDS=headless WLR_LIBINPUT_NO_DEVICES=1 WLR_RENDERER=pixman sway -c "$dir/sway.conf" >/dev/null 2>&1 &
+  for _ in $(seq 1 100); do [ -S "$dir/xdg/wayland-1" ] && break; sleep 0.1; done
+  sleep 2 # foot maps and takes the focus
+  for d in 12 4 0; do as_user WAYLAND_DISPLAY=wayland-1 "$dir/type_rate" "$d"; done
+  sleep 0.5
+  echo "foot received $(wc -m <"$dir/typed.txt") characters (3 × 101 sent)"
+  pkill -u "$user" sway || true
+}
+
 bench_store() {
   cargo run --release -q -p tonnytray --example store_bench -- "${STORE_BENCH_DIR:-/tmp}"
 }
@@ -224,8 +247,9 @@ case "${1:-all}" in
   e2e) bench_e2e ;;
   desktop) bench_desktop ;;
   typing) bench_typing ;;
+  typing-wayland) bench_typing_wayland ;;
   store) bench_store ;;
   metrics) bench_metrics ;;
-  all) bench_resample; bench_latency; bench_listen; bench_e2e; bench_desktop; bench_typing; bench_store; bench_metrics ;;
+  all) bench_resample; bench_latency; bench_listen; bench_e2e; bench_desktop; bench_typing; bench_typing_wayland; bench_store; bench_metrics ;;
   *) sed -n '2,20p' "$0"; exit 2 ;;
 esac

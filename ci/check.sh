@@ -8,8 +8,10 @@
 # microphone, an n8n with the test workflow (ci/n8n.sh), a RabbitMQ broker
 # (ci/rabbitmq.sh) and Prometheus (started by its test), all started here and
 # stopped at exit. The desktop tests start their own private X server (Xvfb),
-# tray host (trayer) and target windows per test. This is the README's test
-# command; .ci/run calls it.
+# session bus, StatusNotifier tray host and target windows per test, and the
+# Wayland test its own headless sway as the unprivileged user
+# $TONNYTRAY_TEST_WAYLAND_USER (made here when missing: sway refuses root).
+# This is the README's test command; .ci/run calls it.
 #
 # Environment: TONNYTRAY_TEST_PORT (18888) and TONNYTRAY_TEST_RESTART_PORT
 # (18890) choose the test servers' ports, away from a user's own 8888;
@@ -150,7 +152,20 @@ deb=$(bash ci/package.sh deb)
 export TONNYTRAY_TEST_DEB="$deb"
 
 step "PulseAudio virtual microphone"
+# The Wayland test's app runs as another user: it must reach the socket.
+chmod 711 "$work"
 start_virtual_mic "$work"
+
+wayland_user="${TONNYTRAY_TEST_WAYLAND_USER:-tonnytray-test}"
+if ! id "$wayland_user" >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    step "creating the Wayland test's user $wayland_user"
+    useradd --system --create-home --shell /usr/sbin/nologin "$wayland_user"
+  else
+    sudo useradd --system --create-home --shell /usr/sbin/nologin "$wayland_user"
+  fi
+fi
+export TONNYTRAY_TEST_WAYLAND_USER="$wayland_user"
 
 step "waiting for the speech server"
 if ! wait "$server_job"; then

@@ -6,7 +6,8 @@
 # WhisperLiveKit server), the headless desktop the tests drive (Xvfb, a
 # StatusNotifier watcher and panel that show the tray icon, trayer as an
 # old-style tray, xterm, a Tk window, xdotool and xclip to drive them,
-# ImageMagick for screenshots, dbus), the
+# ImageMagick for screenshots, dbus; and the Wayland one: sway, waybar, foot,
+# grim, wtype — wtype is also how the app presses Ctrl+V on Wayland), the
 # shell linter, the integration
 # peers (Node.js for n8n — ci/n8n.sh installs n8n itself with npm — curl,
 # RabbitMQ) and a Secret Service for the keyring tests (gnome-keyring,
@@ -22,6 +23,7 @@ packages=(
   libgl1-mesa-dri libegl1 libxkbcommon-x11-0
   xdotool xclip x11-utils dbus dbus-x11 xvfb trayer xterm imagemagick python3-tk
   haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
+  sway waybar foot grim wtype
   nodejs curl rabbitmq-server gnome-keyring libsecret-tools
   prometheus desktop-file-utils squashfs-tools
 )
