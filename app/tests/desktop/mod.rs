@@ -160,30 +160,10 @@ impl Desktop {
 
     /// Starts this desktop's session bus.
     fn start_bus(&mut self) {
-        let path = self.dir.path().join("bus");
         let config = self.dir.path().join("bus.conf");
-        // Nothing on it starts on demand, so no accessibility or
-        // notification daemon outlives the test (ci/session-bus.conf).
-        let template = std::fs::read_to_string(repo_root().join("ci/session-bus.conf"))
-            .expect("ci/session-bus.conf");
-        std::fs::write(
-            &config,
-            template.replace("BUS_PATH", &path.display().to_string()),
-        )
-        .expect("bus config");
-        let mut daemon = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", config.display()))
-            .args(["--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-daemon runs (installed by scripts/install-deps.sh)");
-        let mut line = String::new();
-        BufReader::new(daemon.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the bus address");
-        self.bus = line.trim().to_owned();
-        assert!(!self.bus.is_empty(), "dbus-daemon gave no address");
+        write_bus_config(&config, &self.dir.path().join("bus"));
+        let (daemon, address) = start_bus(Command::new("dbus-daemon"), &config);
+        self.bus = address;
         self.children.push(daemon);
     }
 
@@ -231,27 +211,24 @@ impl Desktop {
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
     }
 
-    /// Starts the app on this desktop's bus; with `secrets`, the bus first
-    /// gets an unlocked gnome-keyring holding them.
+    /// Starts the app on this desktop's bus, with an unlocked Secret
+    /// Service (gnome-keyring) on it as a desktop session has, holding
+    /// `secrets`. The bus starts nothing on demand, so the keyring is
+    /// started here: without one the app rightly refuses to send a command
+    /// whose token it cannot read.
     fn launch_app(&self, settings_path: &Path, secrets: &[(&str, &str)]) -> Child {
-        let mut app;
-        if secrets.is_empty() {
-            app = self.command(bin());
-            app.arg("--settings").arg(settings_path);
-        } else {
-            app = self.command("sh");
-            let mut script = String::from(
-                "printf keyring | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 1\n",
-            );
-            for (i, (name, value)) in secrets.iter().enumerate() {
-                app.env(format!("TEST_SECRET_{i}"), value);
-                script.push_str(&format!(
-                    "printf %s \"$TEST_SECRET_{i}\" | \"$0\" secret set {name} || exit 1\n"
-                ));
-            }
-            script.push_str("exec \"$0\" --settings \"$1\"\n");
-            app.args(["-c", &script]).arg(bin()).arg(settings_path);
+        let mut app = self.command("sh");
+        let mut script = String::from(
+            "printf keyring | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 1\n",
+        );
+        for (i, (name, value)) in secrets.iter().enumerate() {
+            app.env(format!("TEST_SECRET_{i}"), value);
+            script.push_str(&format!(
+                "printf %s \"$TEST_SECRET_{i}\" | \"$0\" secret set {name} || exit 1\n"
+            ));
         }
+        script.push_str("exec \"$0\" --settings \"$1\"\n");
+        app.args(["-c", &script]).arg(bin()).arg(settings_path);
         app.stdout(Stdio::null())
             .stderr(std::fs::File::create(self.dir.path().join("app.log")).expect("log"))
             .spawn()
@@ -298,19 +275,12 @@ impl Desktop {
     }
 
     pub fn wait_status(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let mut last = None;
-        while Instant::now() < deadline {
-            if let Some(s) = self.status() {
-                if done(&s) {
-                    return s;
-                }
-                last = Some(s);
-            }
-            sleep(Duration::from_millis(100));
-        }
-        let log = std::fs::read_to_string(self.dir.path().join("app.log")).unwrap_or_default();
-        panic!("timed out waiting for {what}; last status {last:?}\napp log:\n{log}");
+        wait_for_status(
+            what,
+            || self.status(),
+            done,
+            || std::fs::read_to_string(self.dir.path().join("app.log")).unwrap_or_default(),
+        )
     }
 
     pub fn wait_window(&self, how: &str, name: &str) -> String {
@@ -527,6 +497,64 @@ impl Drop for Desktop {
             let _ = child.wait();
         }
     }
+}
+
+/// Writes a session bus configuration listening on `socket`: nothing on it
+/// starts on demand, so no accessibility or notification daemon outlives
+/// the test (ci/session-bus.conf).
+pub fn write_bus_config(config: &Path, socket: &Path) {
+    let template = std::fs::read_to_string(repo_root().join("ci/session-bus.conf"))
+        .expect("ci/session-bus.conf");
+    std::fs::write(
+        config,
+        template.replace("BUS_PATH", &socket.display().to_string()),
+    )
+    .expect("bus config");
+}
+
+/// Starts `dbus` (a `dbus-daemon` command, perhaps run as another user)
+/// with `config`; the daemon and the bus address it printed.
+pub fn start_bus(mut dbus: Command, config: &Path) -> (Child, String) {
+    let mut daemon = dbus
+        .arg(format!("--config-file={}", config.display()))
+        .args(["--nofork", "--print-address=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dbus-daemon runs (installed by scripts/install-deps.sh)");
+    let mut line = String::new();
+    BufReader::new(daemon.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the bus address");
+    let address = line.trim().to_owned();
+    assert!(!address.is_empty(), "dbus-daemon gave no address");
+    (daemon, address)
+}
+
+/// Polls `status` (the app's `tonnytray status`) until `done` holds, for
+/// at most 90 s; the status then. On time-out the panic shows the last
+/// status and `log`.
+pub fn wait_for_status(
+    what: &str,
+    status: impl Fn() -> Option<Value>,
+    done: impl Fn(&Value) -> bool,
+    log: impl Fn() -> String,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Some(s) = status() {
+            if done(&s) {
+                return s;
+            }
+            last = Some(s);
+        }
+        sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "timed out waiting for {what}; last status {last:?}\napp log:\n{}",
+        log()
+    );
 }
 
 /// Waits for a process that was asked to quit; kills it after 10 s.

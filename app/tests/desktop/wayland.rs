@@ -16,7 +16,6 @@
 //! press stops). enigo's virtual keyboard could hold keys but its modifiers
 //! do not reach sway 1.7.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -25,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{bin, repo_root};
+use crate::common::bin;
 
 /// The sway output's size.
 const WIDTH: usize = 1280;
@@ -117,12 +116,8 @@ impl Sway {
         std::fs::set_permissions(&self.bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         self.give(&self.bin);
         self.write("settings.toml", settings);
-        let template = std::fs::read_to_string(repo_root().join("ci/session-bus.conf"))
-            .expect("ci/session-bus.conf");
-        self.write(
-            "bus.conf",
-            &template.replace("BUS_PATH", &self.path("bus").display().to_string()),
-        );
+        super::write_bus_config(&self.path("bus.conf"), &self.path("bus"));
+        self.give(&self.path("bus.conf"));
         self.write(
             "waybar.json",
             &format!(
@@ -191,20 +186,9 @@ impl Sway {
     }
 
     fn start_bus(&mut self) {
-        let mut daemon = self
-            .command("dbus-daemon")
-            .arg(format!("--config-file={}", self.path("bus.conf").display()))
-            .args(["--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-daemon runs");
-        let mut line = String::new();
-        BufReader::new(daemon.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the bus address");
-        self.bus = line.trim().to_owned();
-        assert!(!self.bus.is_empty(), "dbus-daemon gave no address");
+        let dbus = self.command("dbus-daemon");
+        let (daemon, address) = super::start_bus(dbus, &self.path("bus.conf"));
+        self.bus = address;
         self.children.push(daemon);
     }
 
@@ -280,21 +264,7 @@ impl Sway {
     }
 
     pub fn wait_status(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let mut last = None;
-        while Instant::now() < deadline {
-            if let Some(s) = self.status() {
-                if done(&s) {
-                    return s;
-                }
-                last = Some(s);
-            }
-            sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "timed out waiting for {what}; last status {last:?}\napp log:\n{}",
-            self.app_log()
-        );
+        super::wait_for_status(what, || self.status(), done, || self.app_log())
     }
 
     fn wait_for(&self, what: &str, done: impl Fn() -> bool) {
