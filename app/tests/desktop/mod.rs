@@ -218,8 +218,15 @@ impl Desktop {
     /// whose token it cannot read.
     fn launch_app(&self, settings_path: &Path, secrets: &[(&str, &str)]) -> Child {
         let mut app = self.command("sh");
+        // The daemon claims its bus name a moment after it returns; the
+        // bus would not start it on demand, so wait for the name (5 s).
         let mut script = String::from(
-            "printf keyring | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 1\n",
+            "printf keyring | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 1\n\
+             i=0\n\
+             until dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+             org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q true; do\n\
+             i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.05\n\
+             done\n",
         );
         for (i, (name, value)) in secrets.iter().enumerate() {
             app.env(format!("TEST_SECRET_{i}"), value);
