@@ -24,10 +24,13 @@
 //!   with backoff.
 //! - [`ui`]: egui drawing only: popover, dashboard, settings, widgets.
 //! - [`desktop`]: the desktop app: wires threads, runs the eframe window.
-//! - [`tray`], [`hotkey`]: the tray icon (own GTK thread on Linux) and the
-//!   global hotkey (own `hotkey` thread on X11), turned into commands.
-//! - `x11` (Linux): connecting to the X server and keyboard-mapping look-ups.
-//! - [`instance`]: one app per session; `status`/`toggle` requests.
+//! - [`tray`], [`hotkey`]: the tray icon (a StatusNotifierItem on its own
+//!   `tray` thread on Linux) and the global hotkey (own `hotkey` thread on
+//!   X11; compositor bindings to `tonnytray ptt` on Wayland), turned into
+//!   commands.
+//! - `x11` (Linux): connecting to the X server, keyboard-mapping look-ups,
+//!   the focused window.
+//! - [`instance`]: one app per session; `status`/`toggle`/`ptt` requests.
 //! - [`telemetry`]: logging to stderr, the window's logs viewer and JSON
 //!   files; Prometheus metrics on 127.0.0.1.
 //! - [`cli`]: the headless subcommands (`transcribe`, `listen`, `devices`, …).
