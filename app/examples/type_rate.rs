@@ -2,13 +2,14 @@
 //! focus and prints how long it took: the typing figures in
 //! docs/PERFORMANCE.md (`ci/bench.sh typing`, `ci/bench.sh typing-wayland`).
 //! XTEST on X11 (`DISPLAY`), the virtual keyboard on Wayland
-//! (`WAYLAND_DISPLAY`), as the app itself would choose.
+//! (`WAYLAND_DISPLAY`), as the app itself would choose; with a second
+//! argument `clipboard`, through the paste fallback instead.
 
 #![allow(clippy::print_stdout)] // a report printed for the reader
 
 use std::time::Instant;
 
-use tonnytray::config::settings::TypingSettings;
+use tonnytray::config::settings::{TypingMethod, TypingSettings};
 use tonnytray::integrations::typing::{self, TypeJob, TypeResult};
 
 const TEXT: &str = "Please add apples and bananas to the shopping list. Remind me to call my sister after dinner tonight.";
@@ -29,6 +30,11 @@ fn main() -> Result<(), String> {
         text: TEXT.to_owned(),
         settings: TypingSettings {
             delay_ms,
+            method: if std::env::args().nth(2).as_deref() == Some("clipboard") {
+                TypingMethod::Clipboard
+            } else {
+                TypingMethod::Auto
+            },
             ..TypingSettings::default()
         },
     })
