@@ -115,26 +115,23 @@ struct Desk {
 impl Desk {
     /// The keyboard for typing with enigo, made on first use.
     fn keys(&mut self) -> Result<&mut enigo::Enigo, String> {
-        if self.keys.is_none() {
-            let keys = enigo::Enigo::new(&enigo::Settings::default())
-                .map_err(|e| format!("cannot send keys to this desktop ({e})"))?;
-            self.keys = Some(keys);
-        }
-        self.keys
-            .as_mut()
-            .ok_or_else(|| "cannot send keys to this desktop".to_owned())
+        let keys = match self.keys.take() {
+            Some(keys) => keys,
+            None => enigo::Enigo::new(&enigo::Settings::default())
+                .map_err(|e| format!("cannot send keys to this desktop ({e})"))?,
+        };
+        Ok(self.keys.insert(keys))
     }
 
     /// The clipboard, opened on first use.
     fn clipboard(&mut self) -> Result<&mut arboard::Clipboard, String> {
-        if self.clipboard.is_none() {
-            let clipboard = arboard::Clipboard::new()
-                .map_err(|e| format!("cannot open the clipboard ({e})"))?;
-            self.clipboard = Some(clipboard);
-        }
-        self.clipboard
-            .as_mut()
-            .ok_or_else(|| "cannot open the clipboard".to_owned())
+        let clipboard = match self.clipboard.take() {
+            Some(clipboard) => clipboard,
+            None => {
+                arboard::Clipboard::new().map_err(|e| format!("cannot open the clipboard ({e})"))?
+            }
+        };
+        Ok(self.clipboard.insert(clipboard))
     }
 }
 
@@ -370,25 +367,21 @@ fn paste_shortcut(session: Session, _desk: &mut Desk) -> Result<(), String> {
 
 /// Presses the paste shortcut (Ctrl+V; Cmd+V on macOS) with enigo.
 #[cfg(not(target_os = "linux"))]
-fn paste_shortcut(session: Session, desk: &mut Desk) -> Result<(), String> {
-    {
-        let _ = session;
-        let modifier = if cfg!(target_os = "macos") {
-            enigo::Key::Meta
-        } else {
-            enigo::Key::Control
-        };
-        let keys = desk.keys()?;
-        let pressed =
-            enigo::Keyboard::key(keys, modifier, enigo::Direction::Press).and_then(|()| {
-                enigo::Keyboard::key(keys, enigo::Key::Unicode('v'), enigo::Direction::Click)
-            });
-        // Let go of the modifier whatever happened, or it would stay down.
-        let released = enigo::Keyboard::key(keys, modifier, enigo::Direction::Release);
-        pressed
-            .and(released)
-            .map_err(|e| format!("the desktop refused the paste keys ({e})"))
-    }
+fn paste_shortcut(_session: Session, desk: &mut Desk) -> Result<(), String> {
+    let modifier = if cfg!(target_os = "macos") {
+        enigo::Key::Meta
+    } else {
+        enigo::Key::Control
+    };
+    let keys = desk.keys()?;
+    let pressed = enigo::Keyboard::key(keys, modifier, enigo::Direction::Press).and_then(|()| {
+        enigo::Keyboard::key(keys, enigo::Key::Unicode('v'), enigo::Direction::Click)
+    });
+    // Let go of the modifier whatever happened, or it would stay down.
+    let released = enigo::Keyboard::key(keys, modifier, enigo::Direction::Release);
+    pressed
+        .and(released)
+        .map_err(|e| format!("the desktop refused the paste keys ({e})"))
 }
 
 /// Ctrl+V through `wtype`. It sends its keymap and types at once, and the

@@ -263,17 +263,7 @@ impl Desktop {
     }
 
     pub fn run(&self, program: &str, args: &[&str]) -> Output {
-        let out = self
-            .command(program)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-        assert!(
-            out.status.success(),
-            "{program} {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        run_ok(self.command(program), program, args)
     }
 
     pub fn status(&self) -> Option<Value> {
@@ -504,6 +494,21 @@ impl Drop for Desktop {
             let _ = child.wait();
         }
     }
+}
+
+/// Runs `command` (a program, `name`, set up to run in some desktop) with
+/// `args`; its output, which must say it succeeded.
+pub fn run_ok(mut command: Command, name: &str, args: &[&str]) -> Output {
+    let out = command
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{name} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Writes a session bus configuration listening on `socket`: nothing on it

@@ -170,19 +170,8 @@ impl Sway {
         c
     }
 
-    pub fn run(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output {
-        let name = program.as_ref().to_string_lossy().into_owned();
-        let out = self
-            .command(program)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{name} runs: {e}"));
-        assert!(
-            out.status.success(),
-            "{name} {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+    pub fn run(&self, program: &str, args: &[&str]) -> Output {
+        super::run_ok(self.command(program), program, args)
     }
 
     fn start_bus(&mut self) {
