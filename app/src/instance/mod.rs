@@ -1,24 +1,34 @@
 //! One TonnyTray per user session. The first instance listens on a Unix
-//! socket in `$XDG_RUNTIME_DIR`; a second launch asks it to show its window
-//! and exits. The same socket answers `tonnytray status` (a JSON snapshot)
-//! and `tonnytray toggle` / `tonnytray ptt press|release` (for desktop
-//! shortcuts where global hotkeys cannot work, such as Wayland).
+//! socket in `$XDG_RUNTIME_DIR` (on Windows, on a loopback port announced
+//! in the user's data folder: [`loopback`]); a second launch asks it to
+//! show its window and exits. The same channel answers `tonnytray status`
+//! (a JSON snapshot) and `tonnytray toggle` / `tonnytray ptt press|release`
+//! (for desktop shortcuts where global hotkeys cannot work, such as
+//! Wayland).
 //!
 //! The protocol is one request line (`show`, `toggle`, `ptt press`, `ptt
-//! release`, `status`, `quit`, `profile …`, `store …`) and one reply line. On systems without Unix sockets there is no single-instance
-//! check.
+//! release`, `status`, `quit`, `profile …`, `store …`) and one reply line.
 
-use std::io::{BufRead, BufReader, Write};
+#[cfg(any(not(unix), test))]
+mod loopback;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where the socket lives: `$XDG_RUNTIME_DIR` (private to the user by
-/// definition), else a `run` folder in the user's data dir made private
-/// here, so that no other user can put a socket in our place.
+/// Where the channel is found: the Unix socket, or (without Unix sockets)
+/// the file announcing the loopback port. `$XDG_RUNTIME_DIR` is private to
+/// the user by definition; otherwise a `run` folder in the user's data dir,
+/// made private here, so that no other user can put a socket in our place.
 #[must_use]
 pub fn socket_path() -> PathBuf {
-    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
-    let name = format!("tonnytray-{user}.sock");
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "user".into());
+    let name = if cfg!(unix) {
+        format!("tonnytray-{user}.sock")
+    } else {
+        format!("tonnytray-{user}.port")
+    };
     if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir).join(name);
     }
@@ -40,6 +50,7 @@ fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
+/// The user's local app-data folder is private to them by its ACL.
 #[cfg(not(unix))]
 fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
@@ -49,7 +60,6 @@ fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 ///
 /// # Errors
 /// When no instance is running (or it does not answer).
-#[cfg(unix)]
 pub fn request(line: &str) -> std::io::Result<String> {
     request_with_timeout(line, Duration::from_secs(5))
 }
@@ -60,6 +70,7 @@ pub fn request(line: &str) -> std::io::Result<String> {
 /// When no instance is running, or no reply came within `timeout`.
 #[cfg(unix)]
 pub fn request_with_timeout(line: &str, timeout: Duration) -> std::io::Result<String> {
+    use std::io::{BufRead, BufReader, Write};
     use std::os::unix::net::UnixStream;
     let mut stream = UnixStream::connect(socket_path())?;
     stream.set_read_timeout(Some(timeout))?;
@@ -69,22 +80,13 @@ pub fn request_with_timeout(line: &str, timeout: Duration) -> std::io::Result<St
     Ok(reply.trim_end().to_owned())
 }
 
-/// Without Unix sockets there is no running instance to ask.
+/// [`request`] for requests that take a while (a backup of a big store).
 ///
 /// # Errors
-/// Always.
+/// When no instance is running, or no reply came within `timeout`.
 #[cfg(not(unix))]
-pub fn request(_line: &str) -> std::io::Result<String> {
-    Err(std::io::Error::other("not supported on this system"))
-}
-
-/// Without Unix sockets there is no running instance to ask.
-///
-/// # Errors
-/// Always.
-#[cfg(not(unix))]
-pub fn request_with_timeout(_line: &str, _timeout: Duration) -> std::io::Result<String> {
-    Err(std::io::Error::other("not supported on this system"))
+pub fn request_with_timeout(line: &str, timeout: Duration) -> std::io::Result<String> {
+    loopback::request(&socket_path(), line, timeout)
 }
 
 /// The outcome of trying to be the one instance.
@@ -98,14 +100,20 @@ pub enum Claim {
 /// Becomes the instance, answering each request line with `answer`.
 ///
 /// # Errors
-/// When the socket cannot be created (the app still runs, unguarded).
-#[cfg(unix)]
+/// When the channel cannot be created (the app still runs, unguarded).
 pub fn claim(answer: impl Fn(&str) -> String + Send + 'static) -> std::io::Result<Claim> {
-    use std::os::unix::net::UnixListener;
-    let path = socket_path();
     if request("show").is_ok() {
         return Ok(Claim::AlreadyRunning);
     }
+    serve(answer)?;
+    Ok(Claim::Mine)
+}
+
+#[cfg(unix)]
+fn serve(answer: impl Fn(&str) -> String + Send + 'static) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixListener;
+    let path = socket_path();
     // Nobody answered: a socket file left by a crash is stale.
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
@@ -122,14 +130,11 @@ pub fn claim(answer: impl Fn(&str) -> String + Send + 'static) -> std::io::Resul
                 }
             }
         })?;
-    Ok(Claim::Mine)
+    Ok(())
 }
 
-/// Without Unix sockets every launch is its own instance.
-///
-/// # Errors
-/// Never.
+/// Nobody answered: a new port and new tokens replace the stale announce.
 #[cfg(not(unix))]
-pub fn claim(_answer: impl Fn(&str) -> String + Send + 'static) -> std::io::Result<Claim> {
-    Ok(Claim::Mine)
+fn serve(answer: impl Fn(&str) -> String + Send + 'static) -> std::io::Result<()> {
+    loopback::serve(&socket_path(), answer)
 }
