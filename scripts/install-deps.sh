@@ -7,8 +7,10 @@
 # StatusNotifier watcher and panel that show the tray icon, trayer as an
 # old-style tray, xterm, a Tk window, xdotool and xclip to drive them,
 # ImageMagick for screenshots, dbus; and the Wayland one: sway, waybar, foot,
-# grim, wtype — wtype is also how the app presses Ctrl+V on Wayland), the
-# shell linter, the integration
+# grim, wtype — wtype is also how the app presses Ctrl+V on Wayland; the XDG
+# desktop portal with KDE's backend and global-shortcut daemon, whose
+# GlobalShortcuts the hotkey test binds through), the shell linter, the
+# integration
 # peers (Node.js for n8n — ci/n8n.sh installs n8n itself with npm — curl,
 # RabbitMQ) and a Secret Service for the keyring tests (gnome-keyring,
 # secret-tool), and the operations checks (Prometheus with promtool, which
@@ -24,6 +26,7 @@ packages=(
   xdotool xclip x11-utils dbus dbus-x11 xvfb trayer xterm imagemagick python3-tk
   haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
   sway waybar foot grim wtype
+  xdg-desktop-portal xdg-desktop-portal-kde libkf5globalaccel-bin
   nodejs curl rabbitmq-server gnome-keyring libsecret-tools
   prometheus desktop-file-utils squashfs-tools
 )

@@ -616,6 +616,7 @@ pub fn status_json(s: &core::Snapshot) -> serde_json::Value {
         "log": log,
         "unsaved": s.unsaved,
         "notices": s.notices,
+        "hotkey": s.hotkey,
         "profile": s.profile,
         "locked": s.locked,
         "outbox": s.outbox.iter().map(|p| serde_json::json!({

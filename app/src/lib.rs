@@ -26,7 +26,8 @@
 //! - [`desktop`]: the desktop app: wires threads, runs the eframe window.
 //! - [`tray`], [`hotkey`]: the tray icon (a StatusNotifierItem on its own
 //!   `tray` thread on Linux) and the global hotkey (own `hotkey` thread on
-//!   X11; compositor bindings to `tonnytray ptt` on Wayland), turned into
+//!   X11; on Wayland the GlobalShortcuts portal on a `hotkey-portal`
+//!   thread, else compositor bindings to `tonnytray ptt`), turned into
 //!   commands.
 //! - `x11` (Linux): connecting to the X server, keyboard-mapping look-ups,
 //!   the focused window.

@@ -181,6 +181,9 @@ pub enum Command {
     MonitorMic(Option<String>),
     /// Show a problem the core did not see itself (hotkey, tray) in the status.
     Notice(String),
+    /// How the global hotkey listens now (X11 grab, desktop portal and the
+    /// key the desktop bound, the desktop's own bindings, or not at all).
+    HotkeyPath(String),
     /// The user has read the notices; clear them.
     DismissNotices,
     /// A problem told with [`Command::Notice`] went away (a tray host

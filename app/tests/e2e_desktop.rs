@@ -423,6 +423,31 @@ fn an_old_style_tray_is_named_with_what_to_do_and_the_hotkey_and_ptt_commands_wo
 }
 
 #[test]
+#[ignore = "needs Xvfb, the desktop portal with KDE's backend, the speech server and the virtual mic (ci/check.sh)"]
+fn the_desktop_portal_binds_the_hotkey_and_holding_it_dictates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = speak(dir.path(), "portal", "en-us", TEXT, None);
+    let mut desktop = Desktop::start_with_portal(&settings("push_to_talk"));
+    // The window names the path: the key the desktop bound for us.
+    let status = desktop.wait_status("the portal to bind the hotkey", |s| {
+        s["hotkey"]
+            .as_str()
+            .is_some_and(|h| h.contains("bound by the desktop portal"))
+    });
+    let path = status["hotkey"].as_str().unwrap_or_default();
+    assert!(
+        path.to_lowercase().starts_with("ctrl+shift+v"),
+        "the desktop bound another key: {path}"
+    );
+    // KDE's daemon holds the key; its presses come back as the portal's
+    // Activated and Deactivated signals (held: one press, one release).
+    desktop.focus_target();
+    dictate_holding_hotkey(&desktop, &wav);
+    check_heard_and_typed(&desktop);
+    desktop.quit();
+}
+
+#[test]
 #[ignore = "needs sway, waybar, foot, a test user, the speech server and the virtual mic (ci/check.sh)"]
 fn on_wayland_sway_bindings_run_ptt_and_the_words_are_typed_into_foot() {
     let Some(user) = wayland::test_user() else {
@@ -437,8 +462,14 @@ fn on_wayland_sway_bindings_run_ptt_and_the_words_are_typed_into_foot() {
     sway.wait_bar_colour(IDLE, "the idle tray icon on waybar");
     // waybar may register as a tray host after the app started: the app
     // then takes back its "no system tray" notice.
-    let status = sway.wait_status("no tray notice once waybar hosts the icon", |s| {
+    sway.wait_status("no tray notice once waybar hosts the icon", |s| {
         !s["notices"].to_string().contains("system tray")
+    });
+    // No GlobalShortcuts portal on this session: the desktop's bindings.
+    let status = sway.wait_status("the hotkey's path", |s| {
+        s["hotkey"]
+            .as_str()
+            .is_some_and(|h| h.contains("your desktop's key bindings"))
     });
     let notices = status["notices"].to_string();
     assert!(

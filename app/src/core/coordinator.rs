@@ -78,6 +78,8 @@ pub struct Snapshot {
     pub undo: Option<String>,
     /// Problems the user should read (settings, typing, hotkey, tray).
     pub notices: Vec<String>,
+    /// How the global hotkey listens ([`Command::HotkeyPath`]).
+    pub hotkey: String,
     /// The settings in force.
     pub settings: Arc<Settings>,
     /// Commands waiting in the outbox, oldest first.
@@ -296,6 +298,7 @@ struct Coordinator {
     waveform: VecDeque<f32>,
     log: Arc<Vec<Utterance>>,
     notices: Vec<String>,
+    hotkey_path: String,
     hotkey_held: bool,
     /// Words waiting to be typed, oldest first (see `release_typing`).
     to_type: VecDeque<TypeJob>,
@@ -344,6 +347,7 @@ impl Coordinator {
             waveform: VecDeque::with_capacity(WAVEFORM_LEN),
             log: Arc::new(Vec::new()),
             notices: options.notices,
+            hotkey_path: String::new(),
             hotkey_held: false,
             to_type: VecDeque::new(),
             typed_anything: false,
@@ -598,6 +602,7 @@ impl Coordinator {
             Command::ApplySettings(settings) => self.apply_settings(settings.as_ref().clone()),
             Command::Notice(text) => self.notices.push(text.clone()),
             Command::MonitorMic(device) => self.monitor_mic(device.as_deref()),
+            Command::HotkeyPath(path) => self.hotkey_path.clone_from(path),
             Command::DismissNotices => self.notices.clear(),
             Command::WithdrawNotice(text) => self.notices.retain(|n| n != text),
             Command::SetFavourite { id, favourite } => {
@@ -1572,6 +1577,7 @@ impl Coordinator {
             history_rev: self.history_rev,
             undo: self.deleted.as_ref().map(|u| u.text.clone()),
             notices: self.notices.clone(),
+            hotkey: self.hotkey_path.clone(),
             settings: Arc::clone(&self.settings),
             outbox: self.commands.pending(),
             delivery_status: self.commands.status.clone(),

@@ -4,12 +4,16 @@
 //!
 //! The global-hotkey crate parses bindings and serves Windows and macOS; on
 //! X11 an event-driven grab of our own ([`x11`]) listens instead, because
-//! the crate's X11 backend polls. On Wayland, or with no display at all, a
-//! global hotkey registers "successfully" and then never fires, so the
-//! session is checked first and the user is told what to do instead: on
-//! Wayland, a key binding of the desktop's own that runs `tonnytray ptt
-//! press` / `ptt release` (or `toggle`).
+//! the crate's X11 backend polls. On Wayland a global hotkey registers
+//! "successfully" and then never fires, so the session is checked first:
+//! there the desktop portal's GlobalShortcuts ([`portal`]) is asked for the
+//! key, and where the desktop has none, the user is told to bind a key of
+//! the desktop's own to `tonnytray ptt press` / `ptt release` (or
+//! `toggle`). Each outcome is told to the core as the hotkey's path, which
+//! the window shows.
 
+#[cfg(target_os = "linux")]
+pub mod portal;
 #[cfg(target_os = "linux")]
 pub mod x11;
 
@@ -19,6 +23,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use global_hotkey::GlobalHotKeyManager;
 use global_hotkey::hotkey::HotKey;
 
+#[cfg(target_os = "linux")]
 use crate::integrations::typing::Session;
 use crate::messages::Command;
 
@@ -26,6 +31,9 @@ use crate::messages::Command;
 enum Backend {
     #[cfg(target_os = "linux")]
     X11(x11::X11Hotkey),
+    /// Held for its drop, which ends the portal session.
+    #[cfg(target_os = "linux")]
+    Portal(#[allow(dead_code)] portal::PortalHotkey),
     // Built only where there is no X11 backend of our own.
     #[cfg_attr(target_os = "linux", allow(dead_code))]
     Crate(GlobalHotKeyManager),
@@ -50,32 +58,42 @@ impl Hotkey {
         }
     }
 
-    /// Binds `binding` (e.g. "Ctrl+Shift+V"), replacing the previous one.
+    /// Binds `binding` (e.g. "Ctrl+Shift+V"), replacing the previous one,
+    /// and tells the core how the hotkey now listens
+    /// ([`Command::HotkeyPath`]).
     ///
     /// # Errors
     /// A message for the user: the binding is invalid or taken, or the
     /// session has no global hotkeys.
     pub fn bind(&mut self, binding: &str) -> Result<(), String> {
+        let result = self.listen(binding);
+        let path = match &result {
+            Ok(None) => return Ok(()),
+            Ok(Some(path)) => path.clone(),
+            Err(_) => "not listening (see the problem above)".into(),
+        };
+        (self.to_core)(Command::HotkeyPath(path));
+        result.map(drop)
+    }
+
+    /// [`Hotkey::bind`]'s work; `Some` path when it changed here.
+    fn listen(&mut self, binding: &str) -> Result<Option<String>, String> {
         let hotkey: HotKey = binding
             .parse()
             .map_err(|e| format!("hotkey {binding:?} is not a key combination: {e}"))?;
         if self.current == Some(hotkey) {
-            return Ok(());
+            return Ok(None);
         }
-        if cfg!(target_os = "linux") {
-            match Session::detect() {
-                Session::X11 => {}
-                Session::Wayland => {
-                    return Err(format!(
-                        "on Wayland the hotkey is your desktop's: bind {binding} to run `tonnytray ptt press` and its release to run `tonnytray ptt release` (sway, Hyprland), or bind one shortcut to `tonnytray toggle` (GNOME, KDE); the README shows how"
-                    ));
-                }
-                Session::None => {
-                    return Err(
-                        "no X11 display (DISPLAY is not set), so the global hotkey cannot work; use the window or tray"
-                            .into(),
-                    );
-                }
+        #[cfg(target_os = "linux")]
+        match Session::detect() {
+            Session::X11 if !portal_wanted() => {}
+            Session::X11 => return self.bind_portal(hotkey, binding, false),
+            Session::Wayland => return self.bind_portal(hotkey, binding, true),
+            Session::None => {
+                return Err(
+                    "no X11 display (DISPLAY is not set), so the global hotkey cannot work; use the window or tray"
+                        .into(),
+                );
             }
         }
         if self.backend.is_none() {
@@ -86,7 +104,7 @@ impl Hotkey {
                 "{binding} is already taken by another program; choose another key combination in Settings → Hotkey"
             )
         };
-        match &self.backend {
+        let path = match &self.backend {
             #[cfg(target_os = "linux")]
             Some(Backend::X11(x11)) => {
                 // The old grab is let go inside.
@@ -95,6 +113,7 @@ impl Hotkey {
                     x11::GrabError::Taken => taken(),
                     x11::GrabError::Other(why) => format!("cannot register {binding}: {why}"),
                 })?;
+                format!("{binding}, grabbed on the X11 display")
             }
             Some(Backend::Crate(manager)) => {
                 if let Some(old) = self.current.take() {
@@ -104,12 +123,74 @@ impl Hotkey {
                     global_hotkey::Error::AlreadyRegistered(_) => taken(),
                     other => format!("cannot register {binding}: {other}"),
                 })?;
+                format!("{binding}, registered with the system")
             }
+            #[cfg(target_os = "linux")]
+            Some(Backend::Portal(_)) | None => return Err("global hotkeys are unavailable".into()),
+            #[cfg(not(target_os = "linux"))]
             None => return Err("global hotkeys are unavailable".into()),
-        }
+        };
         self.current_id.store(hotkey.id(), Ordering::Relaxed);
         self.current = Some(hotkey);
-        Ok(())
+        Ok(Some(path))
+    }
+
+    /// Asks the desktop portal for the key. The answer comes later, from
+    /// the portal's thread; on Wayland without the portal, the desktop's
+    /// own key bindings (running `tonnytray ptt`) are the way.
+    #[cfg(target_os = "linux")]
+    fn bind_portal(
+        &mut self,
+        hotkey: HotKey,
+        binding: &str,
+        wayland: bool,
+    ) -> Result<Option<String>, String> {
+        use portal::PortalEvent;
+        // The old session (or grab) ends before the new one is asked for.
+        self.backend = None;
+        self.current = None;
+        let to_core = Arc::clone(&self.to_core);
+        // Told before the thread starts, so its answer cannot be overwritten.
+        to_core(Command::HotkeyPath(format!(
+            "asking the desktop portal (GlobalShortcuts) for {binding}…"
+        )));
+        let fallback = compositor_bindings(binding);
+        let path = |text: String| Command::HotkeyPath(text);
+        let portal = portal::PortalHotkey::start(&hotkey, move |event| match event {
+            PortalEvent::Pressed => to_core(Command::HotkeyPressed),
+            PortalEvent::Released => to_core(Command::HotkeyReleased),
+            PortalEvent::Bound(key) if key.is_empty() => {
+                to_core(path("the desktop portal, with no key bound yet".into()));
+                to_core(Command::Notice(
+                    "the desktop bound no key to TonnyTray's push to talk: pick one in the desktop's shortcut settings".into(),
+                ));
+            }
+            PortalEvent::Bound(key) => to_core(path(format!(
+                "{key}, bound by the desktop portal (change it in the desktop's shortcut settings)"
+            ))),
+            PortalEvent::Unavailable(why) if wayland => {
+                tracing::info!("no GlobalShortcuts portal ({why}): the desktop's bindings it is");
+                to_core(path(
+                    "your desktop's key bindings, running `tonnytray ptt press` / `ptt release`"
+                        .into(),
+                ));
+                to_core(Command::Notice(fallback.clone()));
+            }
+            PortalEvent::Unavailable(why) => {
+                to_core(path("not listening: no GlobalShortcuts portal".into()));
+                to_core(Command::Notice(format!(
+                    "TONNYTRAY_HOTKEY_BACKEND=portal, but the desktop has no GlobalShortcuts portal ({why}); unset it to use the X11 hotkey"
+                )));
+            }
+            PortalEvent::Failed(why) => {
+                to_core(path("not listening: the desktop portal failed".into()));
+                to_core(Command::Notice(format!("hotkey: {why}")));
+            }
+        })?;
+        self.backend = Some(Backend::Portal(portal));
+        self.current_id.store(hotkey.id(), Ordering::Relaxed);
+        self.current = Some(hotkey);
+        Ok(None)
     }
 
     fn start_backend(&self) -> Result<Backend, String> {
@@ -144,4 +225,19 @@ impl Hotkey {
                 .map_err(|e| format!("global hotkeys are unavailable: {e}"))
         }
     }
+}
+
+/// The portal on X11 too, when the user asks for it (so that the desktop's
+/// shortcut settings own the key).
+#[cfg(target_os = "linux")]
+fn portal_wanted() -> bool {
+    std::env::var("TONNYTRAY_HOTKEY_BACKEND").is_ok_and(|v| v == "portal")
+}
+
+/// What to do on Wayland when the desktop has no GlobalShortcuts portal.
+#[cfg(target_os = "linux")]
+fn compositor_bindings(binding: &str) -> String {
+    format!(
+        "on Wayland the hotkey is your desktop's: bind {binding} to run `tonnytray ptt press` and its release to run `tonnytray ptt release` (sway, Hyprland), or bind one shortcut to `tonnytray toggle` (GNOME, KDE); the README shows how"
+    )
 }

@@ -59,6 +59,9 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
         });
         section(ui, "Hotkey", |ui| {
             hotkey(ui, draft);
+            if !snapshot.hotkey.is_empty() {
+                ui.label(RichText::new(format!("Listening: {}", snapshot.hotkey)).small());
+            }
             if let Some(problem) = &state.hotkey_problem {
                 ui.label(RichText::new(problem).color(ui.visuals().warn_fg_color));
             }
