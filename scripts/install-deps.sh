@@ -7,7 +7,8 @@
 # StatusNotifier watcher and panel that show the tray icon, trayer as an
 # old-style tray, xterm, a Tk window, xdotool and xclip to drive them,
 # ImageMagick for screenshots, dbus; and the Wayland one: sway, waybar, foot,
-# grim, wtype — wtype is also how the app presses Ctrl+V on Wayland; the XDG
+# grim, wtype — wtype is also how the app presses Ctrl+V on Wayland — and
+# wl-clipboard for the Wayland paste test; the XDG
 # desktop portal with KDE's backend and global-shortcut daemon, whose
 # GlobalShortcuts the hotkey test binds through), the shell linter, the
 # integration
@@ -25,7 +26,7 @@ packages=(
   libgl1-mesa-dri libegl1 libxkbcommon-x11-0
   xdotool xclip x11-utils dbus dbus-x11 xvfb trayer xterm imagemagick python3-tk
   haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
-  sway waybar foot grim wtype
+  sway waybar foot grim wtype wl-clipboard
   xdg-desktop-portal xdg-desktop-portal-kde libkf5globalaccel-bin
   nodejs curl rabbitmq-server gnome-keyring libsecret-tools
   prometheus desktop-file-utils squashfs-tools

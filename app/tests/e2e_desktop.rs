@@ -506,3 +506,69 @@ fn on_wayland_sway_bindings_run_ptt_and_the_words_are_typed_into_foot() {
     assert_same_words(|| sway.typed_text(), &heard);
     sway.quit();
 }
+
+#[test]
+#[ignore = "needs sway, foot, wl-clipboard, a test user, the speech server and the virtual mic (ci/check.sh)"]
+fn on_wayland_clipboard_typing_pastes_with_ctrl_v_and_gives_the_clipboard_back() {
+    let Some(user) = wayland::test_user() else {
+        eprintln!("TONNYTRAY_TEST_WAYLAND_USER is not set (ci/check.sh sets it): skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = speak(dir.path(), "wayland-paste", "en-us", TEXT, None);
+    let mut sway = wayland::Sway::start(
+        &user,
+        &format!("{}method = \"clipboard\"\n", settings("toggle")),
+    );
+    let pasted = sway.start_paste_target("pasted.txt");
+    // What the user had on the clipboard before dictating. wl-copy leaves
+    // a process serving it, which keeps its output open: not waited on.
+    let copied = sway
+        .command("wl-copy")
+        .arg("the user's own clipboard")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("wl-copy runs");
+    assert!(copied.success(), "wl-copy failed");
+    // The data-control clipboard, then Ctrl+V through wtype.
+    sway.tap_hotkey();
+    sway.wait_status("the microphone to open", |s| {
+        s["state"] == "Listening"
+            && s["status"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Listening on"))
+    });
+    let played = Command::new("paplay")
+        .args(["-d", "vmic_sink"])
+        .arg(&wav)
+        .status()
+        .expect("paplay runs (PULSE_SERVER is set by ci/check.sh)");
+    assert!(played.success(), "paplay failed");
+    sleep(Duration::from_millis(800));
+    sway.tap_hotkey();
+    let status = sway.wait_status("the utterance to be pasted", |s| {
+        s["state"] == "Idle" && s["log"][0]["typed"] == "typed"
+    });
+    let heard = status["log"][0]["text"].as_str().expect("text").to_owned();
+    assert_wer(TEXT, &heard, MAX_WER);
+    assert_same_words(
+        || std::fs::read_to_string(&pasted).unwrap_or_default(),
+        &heard,
+    );
+    // The clipboard is given back a moment after the last paste.
+    let clipboard = || {
+        let out = sway
+            .command("wl-paste")
+            .arg("-n")
+            .output()
+            .expect("wl-paste");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while clipboard() != "the user's own clipboard" && Instant::now() < deadline {
+        sleep(Duration::from_millis(100));
+    }
+    assert_eq!(clipboard(), "the user's own clipboard");
+    sway.quit();
+}

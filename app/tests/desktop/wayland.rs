@@ -274,6 +274,36 @@ impl Sway {
         );
     }
 
+    /// Starts a second foot terminal whose `cat` records what is pasted
+    /// into it, bound to paste on Ctrl+V as most apps do (foot's own
+    /// default is Ctrl+Shift+V), and focuses it; the file it writes.
+    ///
+    /// Not a GTK entry: GTK 3 on sway 1.7 saw a virtual keyboard's Ctrl+V
+    /// (keyval v, Control) and did not paste, whether from wtype or by
+    /// hand, while foot pastes the same keys (README, desktops table).
+    pub fn start_paste_target(&mut self, file: &str) -> PathBuf {
+        let config = self.write("foot.ini", "[key-bindings]\nclipboard-paste=Control+v\n");
+        let out = self.path(file);
+        let target = self
+            .command("foot")
+            .arg("-c")
+            .arg(&config)
+            .args(["-a", "paste-target", "-T", "paste-target", "sh", "-c"])
+            .arg(format!("stty raw -echo; exec cat > '{}'", out.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("foot runs");
+        self.children.push(target);
+        self.wait_for("the paste target", || {
+            self.swaymsg(&["-t", "get_tree"])
+                .contains("\"app_id\": \"paste-target\"")
+        });
+        let focused = self.swaymsg(&["[app_id=\"paste-target\"] focus"]);
+        assert!(focused.contains("\"success\": true"), "{focused}");
+        out
+    }
+
     /// Gives the keyboard focus to the foot terminal.
     pub fn focus_target(&self) {
         let out = self.swaymsg(&["[app_id=\"target\"] focus"]);
