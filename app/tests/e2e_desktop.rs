@@ -518,7 +518,7 @@ fn on_wayland_clipboard_typing_pastes_with_ctrl_v_and_gives_the_clipboard_back()
     let wav = speak(dir.path(), "wayland-paste", "en-us", TEXT, None);
     let mut sway = wayland::Sway::start(
         &user,
-        &format!("{}method = \"clipboard\"\n", settings("toggle")),
+        &format!("{}method = \"clipboard\"\n", settings("push_to_talk")),
     );
     let pasted = sway.start_paste_target("pasted.txt");
     // What the user had on the clipboard before dictating. wl-copy leaves
@@ -531,8 +531,12 @@ fn on_wayland_clipboard_typing_pastes_with_ctrl_v_and_gives_the_clipboard_back()
         .status()
         .expect("wl-copy runs");
     assert!(copied.success(), "wl-copy failed");
-    // The data-control clipboard, then Ctrl+V through wtype.
-    sway.tap_hotkey();
+    // Push-to-talk: sway's binding runs `ptt press` when the keys go
+    // down and its --release binding `ptt release` when they come up,
+    // which is after the sentence has played (its length plus 3 s).
+    let reader = hound::WavReader::open(&wav).expect("wav");
+    let seconds = f64::from(reader.duration()) / f64::from(reader.spec().sample_rate);
+    let mut held = sway.hold_hotkey(Duration::from_secs_f64(seconds + 3.0));
     sway.wait_status("the microphone to open", |s| {
         s["state"] == "Listening"
             && s["status"]
@@ -545,8 +549,13 @@ fn on_wayland_clipboard_typing_pastes_with_ctrl_v_and_gives_the_clipboard_back()
         .status()
         .expect("paplay runs (PULSE_SERVER is set by ci/check.sh)");
     assert!(played.success(), "paplay failed");
-    sleep(Duration::from_millis(800));
-    sway.tap_hotkey();
+    assert_eq!(
+        sway.status().expect("status")["state"],
+        "Listening",
+        "the keys are still held"
+    );
+    assert!(held.wait().expect("wtype").success(), "wtype failed");
+    // Then the data-control clipboard and Ctrl+V through wtype.
     let status = sway.wait_status("the utterance to be pasted", |s| {
         s["state"] == "Idle" && s["log"][0]["typed"] == "typed"
     });

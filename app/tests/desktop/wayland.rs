@@ -10,11 +10,10 @@
 //!
 //! The hotkey is the compositor's: sway binds Ctrl+Shift+V to `tonnytray
 //! ptt press` and its release to `ptt release`, and the test presses those
-//! keys with wtype (a virtual keyboard), as a user's keyboard would. wtype
-//! sends all of a call's keys when it ends, so a key cannot be held across
-//! a sentence: the test dictates in toggle mode (press starts, the next
-//! press stops). enigo's virtual keyboard could hold keys but its modifiers
-//! do not reach sway 1.7.
+//! keys with wtype (a virtual keyboard), as a user's keyboard would: a tap
+//! in toggle mode, or one wtype call that holds the keys for as long as a
+//! sentence plays (push-to-talk). enigo's virtual keyboard could hold keys
+//! too, but its modifiers do not reach sway 1.7.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -137,7 +136,7 @@ impl Sway {
             &format!(
                 "output HEADLESS-1 resolution {WIDTH}x800 position 0 0\n\
                  default_border none\n\
-                 bindsym Ctrl+Shift+v exec {bin} ptt press\n\
+                 bindsym --no-repeat Ctrl+Shift+v exec {bin} ptt press\n\
                  bindsym --release Ctrl+Shift+v exec {bin} ptt release\n\
                  exec waybar -c {dir}/waybar.json -s {dir}/waybar.css\n\
                  exec foot -a target -T target sh -c 'stty raw -echo; exec cat > {typed}'\n"
@@ -302,6 +301,18 @@ impl Sway {
         let focused = self.swaymsg(&["[app_id=\"paste-target\"] focus"]);
         assert!(focused.contains("\"success\": true"), "{focused}");
         out
+    }
+
+    /// Holds Ctrl+Shift+V down on a virtual keyboard for `held`, then lets
+    /// go: one wtype call, which sends each key when its turn comes (`-s`
+    /// waits between them). Returns at once; wait on the child.
+    pub fn hold_hotkey(&self, held: Duration) -> Child {
+        let held = format!("{}", held.as_millis());
+        self.command("wtype")
+            .args(["-M", "ctrl", "-M", "shift", "-P", "v", "-s", &held])
+            .args(["-p", "v", "-m", "shift", "-m", "ctrl"])
+            .spawn()
+            .expect("wtype runs")
     }
 
     /// Gives the keyboard focus to the foot terminal.
