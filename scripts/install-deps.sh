@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages TonnyTray needs to build, run and test:
+# mold (the linker .cargo/config.toml names);
 # ALSA and xkbcommon headers (audio; the Wayland virtual keyboard), Mesa for
 # the window's OpenGL, PulseAudio and its ALSA plugin (the virtual test
 # microphone), espeak-ng and sox (spoken test audio), Python's venv (the
@@ -20,7 +21,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential pkg-config libasound2-dev libxkbcommon-dev git ca-certificates procps
+  build-essential mold pkg-config libasound2-dev libxkbcommon-dev git ca-certificates procps
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
   espeak-ng sox python3 python3-venv python3-pip shellcheck
   libgl1-mesa-dri libegl1 libxkbcommon-x11-0

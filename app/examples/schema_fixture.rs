@@ -2,7 +2,7 @@
 //! `migrations/fixtures/schema-N.redb.gz` and, beside it, `schema-N.json` (the
 //! export of what it holds). Run once when a schema step is added, BEFORE
 //! the step, so the new step is tested on a file of the version it upgrades
-//! (`app/tests/schema_fixtures.rs` opens every fixture with the current code).
+//! (`app/tests/integration/schema_fixtures.rs` opens every fixture with the current code).
 //!
 //! `cargo run -p tonnytray --example schema_fixture`
 

@@ -102,7 +102,7 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
     }
     let to_core = route_commands(inbox, supervisor.as_ref());
 
-    let tray = start_tray(&to_core, to_window);
+    let (tray, main_tray) = start_tray(&to_core, to_window);
     watch(core.snapshots(), tray.clone(), Arc::clone(&waker));
 
     let mut hotkey = Hotkey::new(Arc::clone(&to_core));
@@ -122,6 +122,7 @@ pub fn run(options: &DesktopOptions, logs: LogBuffer) -> ExitCode {
             ..UiState::default()
         },
         hotkey,
+        main_tray,
         bound: loaded_settings.hotkey.binding.clone(),
         theme: None,
         logs,
@@ -292,13 +293,13 @@ fn claim_instance(
 fn start_tray(
     to_core: &Arc<dyn Fn(Command) + Send + Sync>,
     to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
-) -> Option<Arc<TrayHandle>> {
+) -> (Option<Arc<TrayHandle>>, Option<tray::MainTray>) {
     match tray::spawn(Arc::clone(to_core), to_window) {
-        Ok(t) => Some(Arc::new(t)),
+        Ok((t, main)) => (Some(Arc::new(t)), Some(main)),
         Err(e) => {
             tracing::warn!("{e}");
             to_core(Command::Notice(e));
-            None
+            (None, None)
         }
     }
 }
@@ -643,6 +644,7 @@ struct DesktopApp {
     window_rx: Receiver<WindowRequest>,
     ui: UiState,
     hotkey: Hotkey,
+    main_tray: Option<tray::MainTray>,
     bound: String,
     theme: Option<Theme>,
     logs: LogBuffer,
@@ -655,6 +657,9 @@ struct DesktopApp {
 
 impl eframe::App for DesktopApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        if let Some(t) = &self.main_tray {
+            t.pump();
+        }
         while let Ok(request) = self.window_rx.try_recv() {
             match request {
                 WindowRequest::Show(tab) => {

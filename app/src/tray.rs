@@ -201,20 +201,33 @@ fn install_menu_handler(
 /// A running tray: call [`TrayHandle::show`] with each new view.
 pub struct TrayHandle {
     paused: Arc<AtomicBool>,
-    #[cfg(target_os = "linux")]
     views: std::sync::mpsc::Sender<TrayView>,
-    #[cfg(not(target_os = "linux"))]
-    tray: Tray,
 }
 
 impl TrayHandle {
-    /// Shows the view (from any thread on Linux; the main thread elsewhere).
+    /// Shows the view (from any thread).
     pub fn show(&self, view: TrayView) {
         self.paused.store(view.paused, Ordering::Relaxed);
-        #[cfg(target_os = "linux")]
         let _ = self.views.send(view);
+    }
+}
+
+/// The part of the tray that must stay on the main thread (Windows,
+/// macOS): [`MainTray::pump`] it from the window's frame.
+pub struct MainTray {
+    #[cfg(not(target_os = "linux"))]
+    tray: Tray,
+    #[cfg(not(target_os = "linux"))]
+    views: std::sync::mpsc::Receiver<TrayView>,
+}
+
+impl MainTray {
+    /// Applies the views sent since the last call.
+    pub fn pump(&self) {
         #[cfg(not(target_os = "linux"))]
-        self.tray.show(&view);
+        while let Ok(view) = self.views.try_recv() {
+            self.tray.show(&view);
+        }
     }
 }
 
@@ -228,24 +241,31 @@ impl TrayHandle {
 pub fn spawn(
     to_core: Arc<dyn Fn(Command) + Send + Sync>,
     to_window: Arc<dyn Fn(WindowRequest) + Send + Sync>,
-) -> Result<TrayHandle, String> {
+) -> Result<(TrayHandle, MainTray), String> {
     let paused = Arc::new(AtomicBool::new(false));
     #[cfg(target_os = "linux")]
     let notices = Arc::clone(&to_core);
     install_menu_handler(to_core, to_window, Arc::clone(&paused));
     #[cfg(target_os = "linux")]
     {
-        Ok(TrayHandle {
-            paused,
-            views: linux::spawn(notices)?,
-        })
+        Ok((
+            TrayHandle {
+                paused,
+                views: linux::spawn(notices)?,
+            },
+            MainTray {},
+        ))
     }
     #[cfg(not(target_os = "linux"))]
     {
-        Ok(TrayHandle {
-            paused,
-            tray: Tray::build()?,
-        })
+        let (views, rx) = std::sync::mpsc::channel();
+        Ok((
+            TrayHandle { paused, views },
+            MainTray {
+                tray: Tray::build()?,
+                views: rx,
+            },
+        ))
     }
 }
 

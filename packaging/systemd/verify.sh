@@ -9,7 +9,7 @@
 # the .deb is installed, so the units are verified as copies in a temporary
 # directory whose paths under /usr/bin/tonnytray and /usr/share/tonnytray/
 # point at executable stand-ins there; every other line is verified as
-# written. (The .deb test, app/tests/package.rs, checks that the real paths
+# written. (The .deb test, app/tests/integration/package.rs, checks that the real paths
 # are installed and executable.) --user needs a runtime dir: a temporary
 # one is used when XDG_RUNTIME_DIR is unset.
 set -euo pipefail

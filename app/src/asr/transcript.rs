@@ -324,3 +324,72 @@ mod tests {
         assert_eq!(n.revisions(), 1);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn word() -> impl Strategy<Value = String> {
+        "[a-z]{1,8}[.,?]?"
+    }
+
+    proptest! {
+        /// However the committed text grows, the words handed out, in
+        /// order, are the final text's words: none lost, none twice.
+        #[test]
+        fn every_final_word_is_handed_out_once(
+            words in prop::collection::vec(word(), 0..40),
+            mut cuts in prop::collection::vec(0usize..=40, 0..12),
+        ) {
+            cuts.sort_unstable();
+            let mut new = NewWords::default();
+            let mut out = Vec::new();
+            for cut in cuts {
+                let shown = words[..cut.min(words.len())].join(" ");
+                out.extend(new.take(&shown, false));
+            }
+            out.extend(new.take(&words.join(" "), true));
+            let handed: Vec<&str> = out.iter().flat_map(|s| s.split_whitespace()).collect();
+            prop_assert_eq!(handed, words.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+
+        /// Whatever the server sends (revisions, shorter texts), nothing is
+        /// handed out twice and never more words than it ever committed.
+        #[test]
+        fn words_never_run_ahead_of_what_was_committed(
+            texts in prop::collection::vec(prop::collection::vec(word(), 0..12), 1..10),
+        ) {
+            let mut new = NewWords::default();
+            let mut handed = 0;
+            let mut most = 0;
+            for (i, words) in texts.iter().enumerate() {
+                most = most.max(words.len());
+                let out = new.take(&words.join(" "), i + 1 == texts.len());
+                handed += out.map_or(0, |s| s.split_whitespace().count());
+                prop_assert!(handed <= most, "{handed} words handed out, {most} committed");
+            }
+        }
+
+        /// Re-sent audio repeats up to a few words of what was committed:
+        /// the seam drops exactly that repeat (words here are distinct).
+        #[test]
+        fn the_seam_drops_the_repeated_words_only(
+            before in 0usize..12,
+            repeat in 0usize..=SEAM_WORDS,
+            after in 0usize..12,
+        ) {
+            let left: Vec<String> = (0..before).map(|i| format!("w{i}")).collect();
+            let repeat = repeat.min(before);
+            let right: Vec<String> = left[before - repeat..]
+                .iter()
+                .cloned()
+                .chain((0..after).map(|i| format!("v{i}")))
+                .collect();
+            let joined = join_at_seam(&left.join(" "), &right.join(" "));
+            let expected: Vec<String> =
+                left.iter().cloned().chain((0..after).map(|i| format!("v{i}"))).collect();
+            prop_assert_eq!(joined, expected.join(" "));
+        }
+    }
+}

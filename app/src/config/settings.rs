@@ -887,3 +887,98 @@ mod tests {
         assert!(!path.with_extension("toml.tmp").exists());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Settings with the fields users most often change set at random;
+    /// only those that pass validation are used.
+    fn settings() -> impl Strategy<Value = Settings> {
+        (
+            (
+                prop::sample::select(vec!["Ctrl+Shift+V", "Alt+F9", "Super+Space", "Ctrl+Alt+1"]),
+                any::<bool>(),
+                0u32..200,
+                any::<bool>(),
+                prop::collection::vec("[a-z]{1,8}", 0..3),
+            ),
+            (
+                prop::collection::vec(("[a-z ]{1,12}", "[A-Za-z]{1,10}"), 0..4),
+                prop::collection::vec("[A-Za-z]{1,8},?", 0..3),
+                prop::sample::select(vec![Theme::System, Theme::Light, Theme::Dark]),
+                any::<bool>(),
+                1024u16..65535,
+                0.0f32..1.0,
+            ),
+        )
+            .prop_map(|(a, b)| {
+                let (binding, toggle, delay, clipboard, allow) = a;
+                let (replacements, prefixes, theme, hidden, port, sensitivity) = b;
+                let mut s = Settings::default();
+                s.hotkey.binding = binding.to_owned();
+                s.hotkey.mode = if toggle {
+                    HotkeyMode::Toggle
+                } else {
+                    HotkeyMode::PushToTalk
+                };
+                s.typing.delay_ms = delay;
+                s.typing.method = if clipboard {
+                    TypingMethod::Clipboard
+                } else {
+                    TypingMethod::Auto
+                };
+                s.typing.allow = allow;
+                s.replacements = replacements
+                    .into_iter()
+                    .map(|(from, to)| Replacement { from, to })
+                    .collect();
+                s.commands.prefixes = prefixes;
+                s.ui.theme = theme;
+                s.ui.start_hidden = hidden;
+                s.telemetry.metrics_port = port;
+                s.voice_activation.sensitivity = sensitivity;
+                s
+            })
+            .prop_filter("valid settings", |s| s.validate().is_empty())
+    }
+
+    proptest! {
+        /// What is saved is what is read back, with no problem reported.
+        #[test]
+        fn saved_settings_read_back_the_same(settings in settings()) {
+            let text = toml::to_string(&settings).expect("serialise");
+            let (read, problems) = parse(&text);
+            prop_assert!(problems.is_empty(), "{problems:?}");
+            prop_assert_eq!(read, settings);
+        }
+
+        /// One key of the wrong type costs that key only: it is named, it
+        /// falls back to its default, and every other key is kept.
+        #[test]
+        fn one_bad_key_costs_only_that_key(settings in settings(), pick in any::<prop::sample::Index>()) {
+            let mut table = toml::Table::try_from(&settings).expect("table");
+            let keys: Vec<Vec<String>> = leaves(&table).into_iter().map(|(k, _)| k).collect();
+            let key = pick.get(&keys).clone();
+            let wrong = match leaves(&table).into_iter().find(|(k, _)| *k == key).map(|(_, v)| v) {
+                Some(toml::Value::String(_)) => toml::Value::Integer(7),
+                _ => toml::Value::String("not this".into()),
+            };
+            set_leaf(&mut table, &key, wrong);
+            let (read, problems) = parse(&toml::to_string(&table).expect("serialise"));
+            prop_assert_eq!(problems.len(), 1, "{:?}", problems);
+            prop_assert_eq!(&problems[0].key, &key.join("."));
+            let mut expected = toml::Table::try_from(&settings).expect("table");
+            let defaults = toml::Table::try_from(Settings::default()).expect("table");
+            let default = leaves(&defaults)
+                .into_iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.clone())
+                .expect("every key has a default");
+            set_leaf(&mut expected, &key, default);
+            let expected: Settings = toml::Value::Table(expected).try_into().expect("settings");
+            prop_assert_eq!(read, expected);
+        }
+    }
+}

@@ -92,3 +92,50 @@ mod tests {
         assert_eq!(apply("a b", &[rule("   ", "x")]), "a b");
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rule(from: &str, to: &str) -> Replacement {
+        Replacement {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        }
+    }
+
+    proptest! {
+        /// Every occurrence is replaced (in any case, punctuation kept),
+        /// and the words around it are left alone.
+        #[test]
+        fn every_occurrence_is_replaced_and_nothing_else(
+            text in prop::collection::vec(
+                prop::sample::select(vec!["tony", "tray", "Tony", "TRAY,", "the", "app.", "a"]),
+                0..30,
+            ),
+        ) {
+            let out = apply(&text.join(" "), &[rule("tony tray", "TonnyTray")]);
+            let mut expected = Vec::new();
+            let mut i = 0;
+            while i < text.len() {
+                let pair = text.get(i + 1).map(|next| (normalise(text[i]), normalise(next)));
+                if pair == Some(("tony".into(), "tray".into())) {
+                    expected.push(format!("TonnyTray{}", trailing_punctuation(text[i + 1])));
+                    i += 2;
+                } else {
+                    expected.push(text[i].to_owned());
+                    i += 1;
+                }
+            }
+            prop_assert_eq!(out, expected.join(" "));
+        }
+
+        /// Text without the phrase comes back word for word.
+        #[test]
+        fn text_without_a_match_is_unchanged(text in prop::collection::vec("[a-z]{1,6}[.,]?", 0..20)) {
+            let out = apply(&text.join(" "), &[rule("zzzz yyyy", "X")]);
+            prop_assert_eq!(out, text.join(" "));
+        }
+    }
+}

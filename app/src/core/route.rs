@@ -153,3 +153,48 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn words(range: std::ops::Range<usize>) -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec("[a-z]{2,8}", range)
+    }
+
+    proptest! {
+        /// A prefix (in any case, with any trailing punctuation) followed by
+        /// words is a command of exactly those words.
+        #[test]
+        fn a_prefix_and_words_is_that_command(
+            prefix in words(1..3),
+            rest in words(1..8),
+            upper in any::<bool>(),
+            mark in prop::sample::select(vec!["", ",", ".", ":", "!"]),
+        ) {
+            let said = if upper { prefix.join(" ").to_uppercase() } else { prefix.join(" ") };
+            let text = format!("{said}{mark} {}", rest.join(" "));
+            prop_assert_eq!(
+                classify(&text, &[prefix.join(" ")]),
+                Route::Command(rest.join(" "))
+            );
+        }
+
+        /// Words that do not start with the prefix are dictation, and only
+        /// the prefix's first words (or nothing) are still undecided.
+        #[test]
+        fn other_words_are_dictation_and_a_partial_prefix_undecided(
+            prefix in words(2..4),
+            text in words(1..8),
+        ) {
+            let prefixes = [prefix.join(" ")];
+            if text[0] != prefix[0] {
+                prop_assert_eq!(classify(&text.join(" "), &prefixes), Route::Dictation);
+            }
+            let partial = prefix[..prefix.len() - 1].join(" ");
+            prop_assert_eq!(classify(&partial, &prefixes), Route::Undecided);
+            prop_assert_eq!(classify("", &prefixes), Route::Undecided);
+        }
+    }
+}

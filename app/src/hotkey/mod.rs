@@ -86,7 +86,9 @@ impl Hotkey {
         }
         #[cfg(target_os = "linux")]
         match Session::detect() {
+            // Native is Windows' and macOS's: never seen on Linux.
             Session::X11 if !portal_wanted() => {}
+            Session::Native => {}
             Session::X11 => return self.bind_portal(hotkey, binding, false),
             Session::Wayland => return self.bind_portal(hotkey, binding, true),
             Session::None => {

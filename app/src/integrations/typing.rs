@@ -67,6 +67,7 @@ pub enum TypeResult {
 }
 
 /// How long typing waits for a menu to let go of the keyboard.
+#[cfg(target_os = "linux")]
 const MENU_WAIT: Duration = Duration::from_secs(120);
 
 /// Starts the `typing` thread; results go to `report`.
@@ -142,14 +143,20 @@ pub enum Session {
     X11,
     /// A Wayland compositor (`WAYLAND_DISPLAY`).
     Wayland,
+    /// Windows' or macOS's own desktop, there whenever the app runs.
+    Native,
     /// No graphical session.
     None,
 }
 
 impl Session {
-    /// Reads `WAYLAND_DISPLAY` and `DISPLAY`.
+    /// Reads `WAYLAND_DISPLAY` and `DISPLAY` (Linux); elsewhere the
+    /// system's desktop.
     #[must_use]
     pub fn detect() -> Self {
+        if !cfg!(target_os = "linux") {
+            return Self::Native;
+        }
         let set = |k| std::env::var_os(k).is_some_and(|v| !v.is_empty());
         if set("WAYLAND_DISPLAY") {
             Self::Wayland
@@ -238,7 +245,13 @@ fn type_one(session: &Session, job: &TypeJob, desk: &mut Desk) -> TypeResult {
                     .into(),
             );
         }
-        Session::Wayland => {}
+        Session::Native if has_rules => {
+            return skipped(
+                "not typed: the focused window is not read on this system yet, so the allow/deny list cannot be checked"
+                    .into(),
+            );
+        }
+        Session::Wayland | Session::Native => {}
     }
     tracing::debug!(
         "typing {} characters of utterance {utterance}",
@@ -274,6 +287,8 @@ fn type_one(session: &Session, job: &TypeJob, desk: &mut Desk) -> TypeResult {
 /// enigo.
 fn type_text(session: Session, text: &str, delay_ms: u32, desk: &mut Desk) -> Result<(), Stopped> {
     let delay = Duration::from_millis(delay_ms.into());
+    #[cfg(not(target_os = "linux"))]
+    let _ = session;
     #[cfg(target_os = "linux")]
     if session == Session::X11 {
         let mut typer = super::xtest::Typer::connect().map_err(|why| Stopped { typed: 0, why })?;
@@ -361,7 +376,7 @@ fn paste_shortcut(session: Session, _desk: &mut Desk) -> Result<(), String> {
     match session {
         Session::X11 => super::xtest::Typer::connect()?.paste_shortcut(MENU_WAIT),
         Session::Wayland => wtype_paste(),
-        Session::None => Err("no desktop session".into()),
+        Session::None | Session::Native => Err("no desktop session".into()),
     }
 }
 

@@ -1,8 +1,6 @@
 //! Helpers shared by the integration tests: the binary, spoken test audio
 //! (espeak-ng + sox), word error rate, and the real peers' addresses.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 pub mod peers;
 
 use std::path::{Path, PathBuf};

@@ -7,26 +7,23 @@
 //!
 //! ElevenLabs is a cloud service this machine cannot reach: the reply's
 //! speech comes from a local FAKE that follows ElevenLabs' published API
-//! contract (`tests/support/elevenlabs_fake.rs`, checked against the
-//! official OpenAPI spec by `tests/elevenlabs.rs`). It answers with a 440 Hz
+//! contract (`tests/integration/support/elevenlabs_fake.rs`, checked against the
+//! official OpenAPI spec by `tests/integration/elevenlabs.rs`). It answers with a 440 Hz
 //! tone, which is what the monitor must hear.
 //!
 //! Ignored by a plain `cargo test`; `ci/check.sh` starts the peers and runs
 //! them with `--run-ignored all`.
 
-mod common;
-mod desktop;
-#[path = "support/elevenlabs_fake.rs"]
-mod elevenlabs_fake;
+use crate::support::elevenlabs_fake;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::peers::{self, N8n};
-use common::{bin, server_url, speak};
-use desktop::{Desktop, TrayHost, dictate_holding_hotkey};
+use crate::common::peers::{self, N8n};
+use crate::common::{bin, server_url, speak};
+use crate::desktop::{Desktop, TrayHost, dictate_holding_hotkey};
 use elevenlabs_fake::FakeElevenLabs;
 use serde_json::Value;
 
@@ -343,7 +340,7 @@ fn a_spoken_command_reaches_n8n_and_rabbitmq_and_its_reply_is_shown_and_spoken()
 fn desktop_quit(mut desktop: Desktop, check: impl FnOnce(&Desktop)) -> Desktop {
     desktop.quit();
     if let Some(app) = desktop.app.as_mut() {
-        desktop::end_gracefully(app);
+        crate::desktop::end_gracefully(app);
     }
     check(&desktop);
     desktop

@@ -21,7 +21,7 @@ const STEP_ENV: &str = "TONNYTRAY_KEYRING_TEST_STEP";
 /// Set in the re-run: the value to store and look for.
 const VALUE_ENV: &str = "TONNYTRAY_KEYRING_TEST_VALUE";
 /// This test's name, to re-run only it.
-const TEST_NAME: &str = "keyring_keeps_secrets_encrypted_on_disk_and_round_trips";
+const TEST_NAME: &str = "secrets::keyring_keeps_secrets_encrypted_on_disk_and_round_trips";
 /// Starts an unlocked keyring daemon in the session, then the command.
 const IN_SESSION: &str = "printf %s \"$KEYRING_TEST_PASSWORD\" \
     | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 97; exec \"$@\"";

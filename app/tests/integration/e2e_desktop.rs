@@ -11,15 +11,12 @@
 //! `cat` writes. Screenshots go to `$TONNYTRAY_TEST_ARTIFACTS`, and to
 //! `docs/screenshots/` when `TONNYTRAY_UPDATE_SCREENSHOTS=1`.
 
-mod common;
-mod desktop;
-
 use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{assert_wer, bin, server_url, speak};
-use desktop::*;
+use crate::common::{assert_wer, bin, server_url, speak};
+use crate::desktop::*;
 use serde_json::Value;
 
 /// The app's process shows in the X server as a real window and a tray icon.

@@ -6,8 +6,6 @@
 //! the keyring), and helpers to speak, press hotkeys and read the app's
 //! status.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 pub mod wayland;
 
 use std::io::{BufRead, BufReader};

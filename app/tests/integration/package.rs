@@ -9,13 +9,11 @@
 //! They install system-wide, so .config/nextest.toml runs `pkg_*` tests one
 //! at a time.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{assert_wer, bin, repo_root, server_url, speak};
+use crate::common::{assert_wer, bin, repo_root, server_url, speak};
 
 const PACKAGE: &str = "tonnytray";
 const VERSION: &str = env!("CARGO_PKG_VERSION");

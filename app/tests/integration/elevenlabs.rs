@@ -13,8 +13,7 @@
 //! which `ci/virtual-mic.sh` exports); they record the default sink's
 //! monitor with `parec` and look for the fake's 440 Hz tone in it.
 
-#[path = "support/elevenlabs_fake.rs"]
-mod elevenlabs_fake;
+use crate::support::elevenlabs_fake;
 
 use std::io::Read;
 use std::path::PathBuf;

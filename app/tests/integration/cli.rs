@@ -1,11 +1,9 @@
 //! Fast command-line tests that need no peers: bad input gives the promised
 //! exit code and a message that names the problem and what to do.
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::{bin, normalise, wer};
+use crate::common::{bin, normalise, wer};
 
 fn run(args: &[&str]) -> Output {
     Command::new(bin())

@@ -3,8 +3,7 @@
 //! The popover and settings are tested on snapshots; the state transitions
 //! also run against the real core thread.
 
-#[path = "support/elevenlabs_fake.rs"]
-mod elevenlabs_fake;
+use crate::support::elevenlabs_fake;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

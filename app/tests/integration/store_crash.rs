@@ -73,7 +73,7 @@ fn killed_writers_never_lose_a_committed_utterance() {
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
             .args([
                 "--exact",
-                "killed_writers_never_lose_a_committed_utterance",
+                "store_crash::killed_writers_never_lose_a_committed_utterance",
                 "--nocapture",
                 "--include-ignored",
             ])

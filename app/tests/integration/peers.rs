@@ -4,13 +4,11 @@
 //! private instance keeps that record across a stop and start, and the
 //! shared RabbitMQ speaks AMQP. They prove the test fixtures, not the app.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::peers::{self, N8n};
+use crate::common::peers::{self, N8n};
 use serde_json::{Value, json};
 
 /// A command as the app posts it.

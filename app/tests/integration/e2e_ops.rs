@@ -5,15 +5,12 @@
 //! plain `cargo test`; `ci/check.sh` runs them with `--run-ignored all`
 //! (the speech server's environment, the virtual mic, Xvfb and trayer).
 
-mod common;
-mod desktop;
-
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::speak;
-use desktop::*;
+use crate::common::speak;
+use crate::desktop::*;
 use serde_json::Value;
 
 /// A port nobody listens on now.
@@ -283,10 +280,10 @@ fn a_killed_managed_server_is_restarted_and_dictation_loses_no_words() {
     assert_ne!(server["pid"].as_u64(), Some(first_pid), "{status}");
 
     let heard = status["log"][0]["text"].as_str().expect("text").to_owned();
-    common::assert_wer(LONG_TEXT, &heard, MAX_WER);
+    crate::common::assert_wer(LONG_TEXT, &heard, MAX_WER);
     // Beyond the error rate: not one sentence may be missing, heard or typed.
     assert_same_words(|| desktop.typed_text(), &heard);
-    let words = common::normalise(&heard);
+    let words = crate::common::normalise(&heard);
     for key in ["fox", "sister", "garage", "timer", "shopping", "weather"] {
         assert!(
             words.iter().any(|w| w == key),

@@ -10,13 +10,11 @@
 //! the tools `scripts/install-deps.sh` installs (shellcheck,
 //! desktop-file-utils, git).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{bin, repo_root};
+use crate::common::{bin, repo_root};
 
 /// A throw-away HOME with the XDG dirs inside it.
 struct Home {

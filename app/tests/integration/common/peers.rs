@@ -274,19 +274,9 @@ impl N8n {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// The loopback port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The bearer token of [`SECURE_PATH`].
     pub fn token(&self) -> &str {
         &self.token
-    }
-
-    /// The instance's data directory (n8n.log is there).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// Stops the instance and waits until its port is free; its data stays.
@@ -306,12 +296,6 @@ impl N8n {
         if let Err(e) = self.run_start() {
             panic!("{e}");
         }
-    }
-
-    /// [`N8n::stop`], then [`N8n::start_again`].
-    pub fn restart(&mut self) {
-        self.stop();
-        self.start_again();
     }
 }
 

@@ -8,7 +8,7 @@
 //! for the error codes the spec does not list (`invalid_api_key`,
 //! `quota_exceeded`, `too_many_concurrent_requests`, `voice_not_found`,
 //! `missing_permissions`), the official SDKs. The contract test in
-//! `tests/elevenlabs.rs` checks [`ROUTES`] against the spec. It passing
+//! `tests/integration/elevenlabs.rs` checks [`ROUTES`] against the spec. It passing
 //! says the app matches this fake and the spec, not that the live
 //! service answers the same way today.
 //!
@@ -28,8 +28,6 @@
 //! - [`FakeElevenLabs::hold_streams`] makes streams pause after their first
 //!   piece until [`FakeElevenLabs::release_streams`]: a test can then prove
 //!   audio arrives before the reply is complete, or stop a reply mid-way.
-
-#![allow(dead_code)] // Each test file uses a different part.
 
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};

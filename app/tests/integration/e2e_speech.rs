@@ -7,15 +7,13 @@
 //! bar is a word error rate of at most 15 % after normalising case,
 //! punctuation and number words.
 
-mod common;
-
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{assert_wer, bin, repo_root, server_url, speak};
+use crate::common::{assert_wer, bin, repo_root, server_url, speak};
 
 const MAX_WER: f64 = 0.15;
 
@@ -231,7 +229,7 @@ fn e2e_server_killed_mid_utterance_loses_no_words() {
     let heard = stdout_of(&o);
     assert_wer(&text, &heard, MAX_WER);
     // Beyond the error rate: not one sentence may be missing.
-    let words = common::normalise(&heard);
+    let words = crate::common::normalise(&heard);
     for key in ["fox", "sister", "garage", "timer", "shopping", "weather"] {
         assert!(
             words.iter().any(|w| w == key),
