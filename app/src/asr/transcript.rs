@@ -10,9 +10,14 @@
 //! sentence, or of a line followed by silence. Measured against
 //! WhisperLiveKit 0.2.26 with tiny.en: a stream that starts in the middle of a
 //! sentence often loses that whole first fragment, while one that starts at a
-//! sentence boundary keeps every word. So text after the checkpoint is dropped
-//! on reconnect and its audio is transcribed again; repeated words at the seam
-//! are removed.
+//! sentence boundary keeps every word. So the audio after the checkpoint is
+//! transcribed again on reconnect.
+//!
+//! Words already handed out (typed into a window) cannot be taken back, so
+//! they stay as they were: the new connection's first words, which hear the
+//! same audio again (the *echo*), are aligned against them word by word and
+//! skipped, however the second hearing spells them. What is typed and what is
+//! saved stay the same text across any number of reconnects.
 
 use super::protocol::Update;
 
@@ -22,8 +27,12 @@ const SEAM_WORDS: usize = 4;
 /// The transcript of one utterance, possibly spanning several connections.
 #[derive(Debug, Clone, Default)]
 pub struct Transcript {
-    /// Committed text of earlier connections of this utterance.
-    carried: String,
+    /// Words frozen by earlier connections of this utterance: everything
+    /// before their checkpoints and everything handed out.
+    carried: Vec<String>,
+    /// How many of `carried`'s last words lie after the audio restart point,
+    /// so the current connection hears them again.
+    echo: usize,
     /// Committed text of the current connection.
     session: String,
     /// Tentative text of the current connection.
@@ -55,7 +64,14 @@ impl Transcript {
 
     /// All committed text so far, across connections.
     pub fn committed(&self) -> String {
-        join_at_seam(&self.carried, &self.session)
+        let raw: Vec<&str> = self.session.split_whitespace().collect();
+        let skip = self.echo_words(&raw);
+        join_words(
+            self.carried
+                .iter()
+                .map(String::as_str)
+                .chain(raw[skip..].iter().copied()),
+        )
     }
 
     /// Tentative text that may still change.
@@ -74,22 +90,72 @@ impl Transcript {
         self.checkpoint_secs
     }
 
-    /// Freezes the text up to the checkpoint when a connection is lost; it is
-    /// carried into the next connection, which is sent the audio from the
-    /// checkpoint on. Text after the checkpoint is dropped, because that audio
-    /// is transcribed again.
+    /// Freezes the text when a connection is lost: the words up to the
+    /// checkpoint, and every committed word but the last, which a consumer
+    /// holds back (see [`NewWords::take`]) and may already have typed. The
+    /// next connection is sent the audio from the checkpoint on; the frozen
+    /// words after it are its echo.
     pub fn carry_over(&mut self) {
-        let kept: Vec<&str> = self
-            .session
-            .split_whitespace()
-            .take(self.checkpoint_words)
-            .collect();
-        self.carried = join_at_seam(&self.carried, &kept.join(" "));
+        let raw: Vec<&str> = self.session.split_whitespace().collect();
+        let skip = self.echo_words(&raw);
+        let before = self.carried.len() - self.echo;
+        let seam = seam_overlap(&self.carried[..before], &raw);
+        // Where the audio will restart, as an index into the committed words.
+        let restart = if self.checkpoint_words <= skip {
+            before + self.checkpoint_words.saturating_sub(seam).min(self.echo)
+        } else {
+            self.carried.len() + (self.checkpoint_words - skip)
+        };
+        let mut committed = std::mem::take(&mut self.carried);
+        committed.extend(raw[skip..].iter().map(|w| (*w).to_owned()));
+        let frozen = restart
+            .max(committed.len().saturating_sub(1))
+            .min(committed.len());
+        let frozen = frozen.max(before + self.echo);
+        committed.truncate(frozen);
+        self.echo = frozen - restart.min(frozen);
+        self.carried = committed;
         self.session.clear();
         self.tentative.clear();
         self.checkpoint_words = 0;
         self.checkpoint_secs = 0.0;
     }
+
+    /// How many of this connection's first words hear the frozen echo (or
+    /// repeat the words before the restart point) again.
+    fn echo_words(&self, raw: &[&str]) -> usize {
+        let before = self.carried.len() - self.echo;
+        let seam = seam_overlap(&self.carried[..before], raw);
+        seam + align(&self.carried[before..], &raw[seam..])
+    }
+}
+
+/// The length of the start of `heard` that best matches `echo` (word edit
+/// distance, spelling and punctuation ignored); on a tie the longer start,
+/// since a second hearing of the same audio more often changes a word than
+/// drops one.
+fn align(echo: &[String], heard: &[&str]) -> usize {
+    if echo.is_empty() {
+        return 0;
+    }
+    let echo: Vec<String> = echo.iter().map(|w| comparable(w)).collect();
+    let heard: Vec<String> = heard
+        .iter()
+        .take(echo.len() + SEAM_WORDS)
+        .map(|w| comparable(w))
+        .collect();
+    // row[j]: edit distance between the echo so far and heard[..j].
+    let mut row: Vec<usize> = (0..=heard.len()).collect();
+    for (i, e) in echo.iter().enumerate() {
+        let mut next = vec![i + 1; heard.len() + 1];
+        for (j, h) in heard.iter().enumerate() {
+            let change = row[j] + usize::from(e != h);
+            next[j + 1] = change.min(row[j + 1] + 1).min(next[j] + 1);
+        }
+        row = next;
+    }
+    let best = row.iter().copied().min().unwrap_or(0);
+    row.iter().rposition(|&d| d == best).unwrap_or(0)
 }
 
 fn ends_sentence(text: &str) -> bool {
@@ -165,17 +231,23 @@ fn normalise_spaces(text: &str) -> String {
 pub fn join_at_seam(before: &str, after: &str) -> String {
     let left: Vec<&str> = before.split_whitespace().collect();
     let right: Vec<&str> = after.split_whitespace().collect();
+    let overlap = seam_overlap(&left, &right);
+    join_words(left.iter().copied().chain(right[overlap..].iter().copied()))
+}
+
+/// The longest run (up to [`SEAM_WORDS`]) at the start of `right` that
+/// repeats the end of `left`.
+fn seam_overlap<L: AsRef<str>>(left: &[L], right: &[&str]) -> usize {
     let max = SEAM_WORDS.min(left.len()).min(right.len());
-    let overlap = (1..=max)
+    (1..=max)
         .rev()
         .find(|&n| {
             left[left.len() - n..]
                 .iter()
                 .zip(&right[..n])
-                .all(|(a, b)| comparable(a) == comparable(b))
+                .all(|(a, b)| comparable(a.as_ref()) == comparable(b))
         })
-        .unwrap_or(0);
-    join_words(left.iter().copied().chain(right[overlap..].iter().copied()))
+        .unwrap_or(0)
 }
 
 /// A word reduced to what matters when comparing: lowercase, no punctuation.
@@ -253,7 +325,7 @@ mod tests {
     }
 
     #[test]
-    fn carry_over_keeps_text_up_to_the_checkpoint_only() {
+    fn carry_over_freezes_the_checkpoint_and_every_word_handed_out() {
         let mut t = Transcript::default();
         t.apply(&update(&[(" The fox jumps.", 2.5)], ""));
         t.apply(&update(
@@ -261,10 +333,11 @@ mod tests {
             " water",
         ));
         t.carry_over();
-        // The words after the checkpoint are heard again from the re-sent audio.
-        assert_eq!(t.committed(), "The fox jumps.");
+        // "to" was held back by the consumer; the rest may be typed already.
+        assert_eq!(t.committed(), "The fox jumps. Please remind me");
         assert_eq!(t.tentative(), "");
         assert!(t.checkpoint_secs().abs() < 1e-9);
+        // The audio from "jumps." on is heard again: the repeat is skipped.
         t.apply(&update(
             &[(" jumps. Please remind me to water the plants.", 3.0)],
             "",
@@ -276,13 +349,67 @@ mod tests {
     }
 
     #[test]
-    fn carry_over_without_checkpoint_keeps_nothing_of_this_connection() {
+    fn a_second_hearing_never_changes_words_already_handed_out() {
+        let mut t = Transcript::default();
+        t.apply(&update(&[(" The quick brown fox jump, so the", 3.0)], ""));
+        t.carry_over();
+        assert_eq!(t.committed(), "The quick brown fox jump, so");
+        // The new server hears the same audio otherwise.
+        t.apply(&update(&[(" The quick brown", 1.0)], ""));
+        assert_eq!(t.committed(), "The quick brown fox jump, so");
+        t.apply(&update(
+            &[(" The quick brown fox jumps over the lazy dog.", 3.5)],
+            "",
+        ));
+        assert_eq!(t.committed(), "The quick brown fox jump, so the lazy dog.");
+    }
+
+    #[test]
+    fn words_the_second_hearing_drops_are_kept_once() {
+        let mut t = Transcript::default();
+        t.apply(&update(&[(" Remind me to call my sister", 2.0)], ""));
+        t.carry_over();
+        t.apply(&update(&[(" to call my sister after dinner.", 3.0)], ""));
+        assert_eq!(t.committed(), "Remind me to call my sister after dinner.");
+    }
+
+    #[test]
+    fn reconnects_in_a_row_keep_every_frozen_word() {
+        let mut t = Transcript::default();
+        t.apply(&update(
+            &[(" One two.", 1.0), (" Three four five", 2.0)],
+            "",
+        ));
+        t.carry_over();
+        assert_eq!(t.committed(), "One two. Three four");
+        // Lost again before the echo was heard in full.
+        t.apply(&update(&[(" Three", 0.5)], ""));
+        t.carry_over();
+        assert_eq!(t.committed(), "One two. Three four");
+        t.apply(&update(&[(" two. Three four five six.", 2.0)], ""));
+        assert_eq!(t.committed(), "One two. Three four five six.");
+    }
+
+    #[test]
+    fn carry_over_without_checkpoint_freezes_only_what_was_handed_out() {
         let mut t = Transcript::default();
         t.apply(&update(&[(" Turn on the kitchen", 1.5)], " lights"));
         t.carry_over();
-        assert_eq!(t.committed(), "");
+        assert_eq!(t.committed(), "Turn on the");
         t.apply(&update(&[(" Turn on the kitchen lights please.", 2.2)], ""));
         assert_eq!(t.committed(), "Turn on the kitchen lights please.");
+    }
+
+    #[test]
+    fn the_echo_is_aligned_by_edit_distance() {
+        let echo: Vec<String> = ["call", "my", "sister"].map(String::from).to_vec();
+        assert_eq!(align(&echo, &["call", "my", "sister", "after"]), 3);
+        assert_eq!(align(&echo, &["cool", "my", "sister", "after"]), 3);
+        assert_eq!(align(&echo, &["my", "sister", "after"]), 2);
+        assert_eq!(align(&echo, &["call", "me", "my", "sister", "after"]), 4);
+        assert_eq!(align(&echo, &["call"]), 1);
+        assert_eq!(align(&echo, &[]), 0);
+        assert_eq!(align(&[], &["call"]), 0);
     }
 
     #[test]
@@ -334,7 +461,84 @@ mod props {
         "[a-z]{1,8}[.,?]?"
     }
 
+    /// What a server that heard `words[origin..upto]` sends: a line per
+    /// sentence, one word a second; `respell` changes the first word heard.
+    fn heard(words: &[String], origin: usize, upto: usize, respell: bool) -> Update {
+        let mut lines = Vec::new();
+        let mut text = String::new();
+        for (i, word) in words.iter().enumerate().take(upto).skip(origin) {
+            text.push(' ');
+            text.push_str(word);
+            if i == origin && respell {
+                text.push('x');
+            }
+            if word.ends_with('.') || i + 1 == upto {
+                lines.push(crate::asr::protocol::Line {
+                    speaker: 1,
+                    text: std::mem::take(&mut text),
+                    start: 0.0,
+                    end: (i + 1 - origin) as f64,
+                });
+            }
+        }
+        Update {
+            lines,
+            ..Update::default()
+        }
+    }
+
     proptest! {
+        /// Connections lost at random points, resumed at the checkpoint
+        /// (sometimes a word early, as the re-send overlap does), a re-heard
+        /// word sometimes spelled otherwise: the words handed out (typed)
+        /// are the saved text, none is ever revised, and when every hearing
+        /// is exact the saved text is the spoken one, each word once.
+        #[test]
+        fn typed_and_saved_text_agree_across_reconnects(
+            ends in prop::collection::vec(any::<bool>(), 1..30),
+            losses in prop::collection::vec((1usize..8, any::<bool>(), any::<bool>()), 0..5),
+        ) {
+            let n = ends.len();
+            let words: Vec<String> = ends
+                .iter()
+                .enumerate()
+                .map(|(i, end)| if *end { format!("w{i}.") } else { format!("w{i}") })
+                .collect();
+            let mut t = Transcript::default();
+            let mut typed = NewWords::default();
+            let mut out = Vec::new();
+            let mut origin = 0;
+            let mut respell = false;
+            let mut exact = true;
+            for (count, overlap, misspell) in losses {
+                for k in origin + 1..=(origin + count).min(n) {
+                    t.apply(&heard(&words, origin, k, respell));
+                    out.extend(typed.take(&t.committed(), false));
+                }
+                // Checkpoints fall on whole seconds here.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let checkpoint = t.checkpoint_secs() as usize;
+                t.carry_over();
+                if checkpoint > 0 {
+                    origin = origin + checkpoint - usize::from(overlap);
+                }
+                respell = misspell;
+                exact &= !misspell;
+            }
+            for k in origin + 1..=n {
+                t.apply(&heard(&words, origin, k, respell));
+                out.extend(typed.take(&t.committed(), false));
+            }
+            let saved = t.display();
+            out.extend(typed.take(&saved, true));
+            prop_assert_eq!(typed.revisions(), 0, "typed words were revised");
+            let handed: Vec<&str> = out.iter().flat_map(|s| s.split_whitespace()).collect();
+            prop_assert_eq!(handed, saved.split_whitespace().collect::<Vec<_>>());
+            if exact {
+                prop_assert_eq!(saved, words.join(" "));
+            }
+        }
+
         /// However the committed text grows, the words handed out, in
         /// order, are the final text's words: none lost, none twice.
         #[test]

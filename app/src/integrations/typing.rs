@@ -66,6 +66,14 @@ pub enum TypeResult {
     },
 }
 
+/// How long after the last paste the user's clipboard is put back. The
+/// target reads the clipboard asynchronously after the paste keys, so this
+/// is also its time to read the words.
+const GIVE_BACK_AFTER: Duration = Duration::from_millis(800);
+
+/// How long a paste waits for the clipboard to show the words it set.
+const CLIPBOARD_SETTLE: Duration = Duration::from_secs(1);
+
 /// How long typing waits for a menu to let go of the keyboard.
 #[cfg(target_os = "linux")]
 const MENU_WAIT: Duration = Duration::from_secs(120);
@@ -83,8 +91,19 @@ pub fn spawn(
         .spawn(move || {
             let session = Session::detect();
             let mut desk = Desk::default();
-            for job in rx {
-                report(type_one(&session, &job, &mut desk));
+            let mut next = None;
+            while let Some(job) = next.take().or_else(|| rx.recv().ok()) {
+                let mut result = type_one(&session, &job, &mut desk);
+                if desk.stash.is_some() {
+                    // The user's clipboard goes back only once no words
+                    // follow for a while: put back between two pastes, a
+                    // slow target could read it instead of the words.
+                    match rx.recv_timeout(GIVE_BACK_AFTER) {
+                        Ok(job) => next = Some(job),
+                        Err(_) => result = desk.give_back(result),
+                    }
+                }
+                report(result);
             }
         })?;
     Ok((tx, handle))
@@ -106,11 +125,15 @@ pub const MENU_STAYED_OPEN: &str =
 /// What the typing thread keeps from one job to the next: the virtual
 /// keyboard (Wayland sends a keymap when it is made; once is enough) and the
 /// clipboard (on X11 the clipboard's owner serves its text: it must outlive
-/// the paste that put the user's text back).
+/// the paste that put the user's text back), with the user's own text while
+/// pastes borrow it.
 #[derive(Default)]
 struct Desk {
     keys: Option<enigo::Enigo>,
     clipboard: Option<arboard::Clipboard>,
+    /// What the clipboard held before the first of a run of pastes: `Some(None)`
+    /// when it held no text (empty, or an image), which cannot be put back.
+    stash: Option<Option<String>>,
 }
 
 impl Desk {
@@ -133,6 +156,35 @@ impl Desk {
             }
         };
         Ok(self.clipboard.insert(clipboard))
+    }
+
+    /// Puts the user's clipboard back after a run of pastes; a failure
+    /// becomes a note on `result`, since the words did go in.
+    fn give_back(&mut self, result: TypeResult) -> TypeResult {
+        let Some(Some(saved)) = self.stash.take() else {
+            return result;
+        };
+        let problem = match self.clipboard() {
+            Ok(clipboard) => clipboard.set_text(saved).err().map(|e| e.to_string()),
+            Err(e) => Some(e),
+        };
+        let Some(problem) = problem else {
+            return result;
+        };
+        let note =
+            format!("the words were pasted, but your clipboard could not be put back: {problem}");
+        match result {
+            TypeResult::Typed { utterance, .. } => TypeResult::Typed {
+                utterance,
+                note: Some(note),
+            },
+            TypeResult::Skipped { utterance, why } | TypeResult::Failed { utterance, why } => {
+                TypeResult::Failed {
+                    utterance,
+                    why: format!("{why}; {note}"),
+                }
+            }
+        }
     }
 }
 
@@ -276,7 +328,10 @@ fn type_one(session: &Session, job: &TypeJob, desk: &mut Desk) -> TypeResult {
     // Only what did not go in yet, so nothing is typed twice.
     let rest = &job.text[typed..];
     match paste(*session, rest, desk) {
-        Ok(note) => TypeResult::Typed { utterance, note },
+        Ok(()) => TypeResult::Typed {
+            utterance,
+            note: None,
+        },
         Err(paste_problem) => failed(format!(
             "could not type ({why}) nor paste ({paste_problem})"
         )),
@@ -338,31 +393,34 @@ fn focused_x11() -> Option<FocusedWindow> {
     None
 }
 
-/// Pastes through the clipboard and puts the user's clipboard back; the
-/// `Ok` value is a note when the words went in but the clipboard could not
-/// be restored.
-fn paste(session: Session, text: &str, desk: &mut Desk) -> Result<Option<String>, String> {
+/// Pastes through the clipboard. The user's clipboard is kept in the desk
+/// and put back after the last paste of a run ([`Desk::give_back`]).
+fn paste(session: Session, text: &str, desk: &mut Desk) -> Result<(), String> {
     if session == Session::None {
         return Err("no desktop session".into());
     }
+    if text.is_empty() {
+        return Ok(());
+    }
+    if desk.stash.is_none() {
+        // Exactly as it was, whitespace included.
+        let saved = desk.clipboard()?.get_text().ok();
+        desk.stash = Some(saved);
+    }
     let clipboard = desk.clipboard()?;
-    // Exactly as it was, whitespace included; `None` when it held no text
-    // (empty, or an image), which cannot be put back as text.
-    let saved = clipboard.get_text().ok();
     clipboard
         .set_text(text)
         .map_err(|e| format!("the clipboard did not take the text ({e})"))?;
-    paste_shortcut(session, desk)?;
-    // The target reads the clipboard asynchronously after the key press.
-    std::thread::sleep(Duration::from_millis(300));
-    let Some(saved) = saved else {
-        return Ok(None);
-    };
-    Ok(desk
-        .clipboard()?
-        .set_text(saved)
-        .err()
-        .map(|e| format!("the words were pasted, but your clipboard could not be put back: {e}")))
+    // Setting the selection reaches the compositor or X server after a
+    // round trip; a paste before that would insert the old contents.
+    let deadline = std::time::Instant::now() + CLIPBOARD_SETTLE;
+    while clipboard.get_text().ok().as_deref() != Some(text) {
+        if std::time::Instant::now() >= deadline {
+            return Err("the clipboard did not show the words after setting them".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    paste_shortcut(session, desk)
 }
 
 /// Presses the paste shortcut (Ctrl+V; Cmd+V on macOS).

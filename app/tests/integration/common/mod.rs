@@ -116,6 +116,36 @@ pub fn wer(reference: &str, hypothesis: &str) -> f64 {
     prev[h.len()] as f64 / r.len() as f64
 }
 
+/// Fails the test when a sentence of `said` is missing from `heard`: more
+/// than half of the words only that sentence has must be there. A misheard
+/// word ("timer" as "4.10", which tiny.en does when it hears a burst of
+/// re-sent audio) passes; a lost sentence or half of one does not.
+pub fn assert_every_sentence_heard(said: &str, heard: &str) {
+    let sentences: Vec<Vec<String>> = said
+        .split_inclusive(['.', '?', '!'])
+        .map(normalise)
+        .filter(|words| !words.is_empty())
+        .collect();
+    let heard_words = normalise(heard);
+    for (i, sentence) in sentences.iter().enumerate() {
+        let own: Vec<&String> = sentence
+            .iter()
+            .filter(|w| {
+                sentences
+                    .iter()
+                    .enumerate()
+                    .all(|(j, other)| j == i || !other.contains(w))
+            })
+            .collect();
+        let found = own.iter().filter(|w| heard_words.contains(w)).count();
+        assert!(
+            found * 2 > own.len(),
+            "the sentence {:?} was lost: only {found} of its words {own:?} were heard in {heard:?}",
+            sentence.join(" ")
+        );
+    }
+}
+
 /// Fails the test unless `hypothesis` is within `max` word error rate.
 pub fn assert_wer(reference: &str, hypothesis: &str, max: f64) {
     let rate = wer(reference, hypothesis);
@@ -126,4 +156,21 @@ pub fn assert_wer(reference: &str, hypothesis: &str, max: f64) {
         max * 100.0
     );
     eprintln!("WER {:.1} %: {hypothesis}", rate * 100.0);
+}
+
+#[test]
+fn a_misheard_word_is_no_lost_sentence() {
+    assert_every_sentence_heard(
+        "Close the garage door. Turn on the lights and set a timer for ten minutes.",
+        "Close the garage door. Turn on the lights and set a 4.10 minutes.",
+    );
+}
+
+#[test]
+#[should_panic(expected = "was lost")]
+fn a_lost_sentence_is_found() {
+    assert_every_sentence_heard(
+        "Close the garage door. Turn on the lights and set a timer for ten minutes.",
+        "Close the garage door. Turn on the minutes.",
+    );
 }
