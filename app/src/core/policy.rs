@@ -45,14 +45,24 @@ pub enum PolicyError {
 /// [`PolicyError::BadPin`] unless the PIN is 4–8 ASCII digits;
 /// [`PolicyError::Hash`] if argon2 fails.
 pub fn hash_pin(pin: &str) -> Result<String, PolicyError> {
-    if !(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(PolicyError::BadPin);
-    }
+    check_pin(pin)?;
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(pin.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| PolicyError::Hash(e.to_string()))
+}
+
+/// Checks a PIN's form without hashing it (hashing takes a moment).
+///
+/// # Errors
+/// [`PolicyError::BadPin`] unless the PIN is 4–8 ASCII digits.
+pub fn check_pin(pin: &str) -> Result<(), PolicyError> {
+    if (4..=8).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(PolicyError::BadPin)
+    }
 }
 
 /// Whether `pin` is the one hashed in `hash`; false for an empty or

@@ -66,10 +66,12 @@ pub enum TypeResult {
     },
 }
 
-/// How long after the last paste the user's clipboard is put back. The
-/// target reads the clipboard asynchronously after the paste keys, so this
-/// is also its time to read the words.
-const GIVE_BACK_AFTER: Duration = Duration::from_millis(800);
+/// How long after the last paste (and its [`PASTE_READ`]) the user's
+/// clipboard is put back, so that a slow target still reads the words.
+const GIVE_BACK_AFTER: Duration = Duration::from_millis(500);
+
+/// How long the target gets to read the clipboard after the paste keys.
+const PASTE_READ: Duration = Duration::from_millis(300);
 
 /// How long a paste waits for the clipboard to show the words it set.
 const CLIPBOARD_SETTLE: Duration = Duration::from_secs(1);
@@ -420,7 +422,12 @@ fn paste(session: Session, text: &str, desk: &mut Desk) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    paste_shortcut(session, desk)
+    paste_shortcut(session, desk)?;
+    // The target asks for the clipboard's text after the key press; the
+    // next paste must not replace it before then (on X11 a paste of "my"
+    // inserted the following piece instead).
+    std::thread::sleep(PASTE_READ);
+    Ok(())
 }
 
 /// Presses the paste shortcut (Ctrl+V; Cmd+V on macOS).

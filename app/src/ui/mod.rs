@@ -89,6 +89,8 @@ pub struct UiState {
     pub secret_entries: std::collections::HashMap<&'static str, String>,
     /// New PINs being typed in the profiles editor, by profile name.
     pub profile_pins: std::collections::HashMap<String, String>,
+    /// New PINs being hashed off the GUI thread.
+    pub pin_hashing: profiles::PinHashing,
 }
 
 /// Draws the whole window and returns the user's requests.

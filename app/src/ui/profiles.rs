@@ -1,8 +1,10 @@
 //! The profiles editor inside the settings tab: each household member's
 //! role, voice, reply style, agent and kid-safe limits, and setting a PIN
-//! (hashed here at once; the PIN itself is never kept).
+//! (hashed on a `pin-hash` thread, since Argon2 takes a noticeable moment
+//! and the window must keep drawing; the PIN itself is never kept).
 
 use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
 
 use egui::{RichText, Ui};
 
@@ -10,8 +12,77 @@ use crate::config::profiles::{Profile, Role};
 use crate::config::settings::Settings;
 use crate::core::policy;
 
-/// Edits `s.profiles`; `pins` holds PINs being typed, by profile name.
-pub fn edit(ui: &mut Ui, s: &mut Settings, pins: &mut HashMap<String, String>) {
+/// PINs being hashed, by profile name, each answered once on its channel.
+#[derive(Debug, Default)]
+pub struct PinHashing {
+    pending: Vec<(String, Receiver<Result<String, String>>)>,
+}
+
+impl PinHashing {
+    /// Hashes `pin` for `profile` off the GUI thread; the window is woken
+    /// when the hash is ready.
+    fn start(&mut self, ctx: &egui::Context, profile: &str, pin: String) {
+        let (tx, rx) = mpsc::channel();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("pin-hash".into())
+            .spawn(move || {
+                let hash = policy::hash_pin(&pin).map_err(|e| e.to_string());
+                // The window may have closed meanwhile; nothing to tell then.
+                let _ = tx.send(hash);
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.pending.push((profile.to_owned(), rx)),
+            Err(e) => {
+                let (tx, rx) = mpsc::channel();
+                let _ = tx.send(Err(format!("cannot hash the PIN now ({e})")));
+                self.pending.push((profile.to_owned(), rx));
+            }
+        }
+    }
+
+    fn is_pending(&self, profile: &str) -> bool {
+        self.pending.iter().any(|(name, _)| name == profile)
+    }
+
+    /// Stores finished hashes in their profiles; returns a problem to show.
+    fn collect(&mut self, profiles: &mut [Profile]) -> Option<String> {
+        let mut problem = None;
+        self.pending.retain(|(name, rx)| match rx.try_recv() {
+            Ok(Ok(hash)) => {
+                match profiles.iter_mut().find(|p| &p.name == name) {
+                    Some(p) => p.pin_hash = hash,
+                    None => {
+                        problem = Some(format!(
+                            "the PIN was not set: profile {name:?} was renamed or removed while it was hashed"
+                        ));
+                    }
+                }
+                false
+            }
+            Ok(Err(e)) => {
+                problem = Some(e);
+                false
+            }
+            Err(TryRecvError::Empty) => true,
+            Err(TryRecvError::Disconnected) => {
+                problem = Some(format!("the PIN for {name:?} could not be hashed"));
+                false
+            }
+        });
+        problem
+    }
+}
+
+/// Edits `s.profiles`; `pins` holds PINs being typed, by profile name, and
+/// `hashing` the PINs being hashed.
+pub fn edit(
+    ui: &mut Ui,
+    s: &mut Settings,
+    pins: &mut HashMap<String, String>,
+    hashing: &mut PinHashing,
+) {
     if s.profiles.is_empty() {
         ui.label(
             RichText::new(
@@ -22,7 +93,7 @@ pub fn edit(ui: &mut Ui, s: &mut Settings, pins: &mut HashMap<String, String>) {
         );
     }
     let mut remove = None;
-    let mut problem = None;
+    let mut problem = hashing.collect(&mut s.profiles);
     for (i, p) in s.profiles.iter_mut().enumerate() {
         ui.push_id(("profile", i), |ui| {
             ui.group(|ui| {
@@ -31,19 +102,22 @@ pub fn edit(ui: &mut Ui, s: &mut Settings, pins: &mut HashMap<String, String>) {
                     let l = ui.label("Name");
                     ui.add(egui::TextEdit::singleline(&mut p.name).desired_width(120.0))
                         .labelled_by(l.id);
+                    let role = ui.label("Role");
                     egui::ComboBox::from_id_salt("role")
                         .selected_text(p.role.label())
                         .show_ui(ui, |ui| {
                             for r in [Role::Admin, Role::User, Role::Kid, Role::Guest] {
                                 ui.selectable_value(&mut p.role, r, r.label());
                             }
-                        });
+                        })
+                        .response
+                        .labelled_by(role.id);
                     if ui.small_button("Remove").clicked() {
                         remove = Some(i);
                     }
                 });
                 details(ui, p);
-                if let Some(e) = pin(ui, p, pins) {
+                if let Some(e) = pin(ui, p, pins, hashing) {
                     problem = Some(e);
                 }
             });
@@ -89,7 +163,12 @@ fn details(ui: &mut Ui, p: &mut Profile) {
 }
 
 /// The PIN row; returns a problem to show.
-fn pin(ui: &mut Ui, p: &mut Profile, pins: &mut HashMap<String, String>) -> Option<String> {
+fn pin(
+    ui: &mut Ui,
+    p: &mut Profile,
+    pins: &mut HashMap<String, String>,
+    hashing: &mut PinHashing,
+) -> Option<String> {
     let mut problem = None;
     ui.horizontal(|ui| {
         let l = ui.label(if p.has_pin() {
@@ -104,12 +183,18 @@ fn pin(ui: &mut Ui, p: &mut Profile, pins: &mut HashMap<String, String>) -> Opti
                 .desired_width(80.0),
         )
         .labelled_by(l.id);
+        if hashing.is_pending(&p.name) {
+            ui.spinner();
+            ui.label("Setting the PIN…");
+            return;
+        }
         if ui
             .add_enabled(!entry.is_empty(), egui::Button::new("Set PIN"))
             .clicked()
         {
-            match policy::hash_pin(entry) {
-                Ok(hash) => p.pin_hash = hash,
+            // Checked here so a mistyped PIN is told at once.
+            match policy::check_pin(entry) {
+                Ok(()) => hashing.start(ui.ctx(), &p.name, std::mem::take(entry)),
                 Err(e) => problem = Some(e.to_string()),
             }
             entry.clear();

@@ -23,6 +23,7 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
     let devices = state.devices.clone();
     let secrets = &mut state.secret_entries;
     let pins = &mut state.profile_pins;
+    let hashing = &mut state.pin_hashing;
     let draft = state.draft.get_or_insert_with(|| in_force.clone());
     // Apply and Revert stay in view above the scrolling form.
     let problems = draft.validate();
@@ -100,7 +101,9 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
                 actions,
             );
         });
-        section(ui, "Profiles", |ui| super::profiles::edit(ui, draft, pins));
+        section(ui, "Profiles", |ui| {
+            super::profiles::edit(ui, draft, pins, hashing);
+        });
         section(ui, "History backups", |ui| backups(ui, draft, actions));
         section(ui, "Appearance", |ui| appearance(ui, draft));
         section(ui, "Monitoring", |ui| monitoring(ui, draft));

@@ -564,6 +564,54 @@ fn household(active: &str, admin_pin: &str) -> Settings {
 }
 
 #[test]
+fn a_new_pin_is_hashed_while_the_window_keeps_drawing_then_applied() {
+    let mut s = snapshot(DictationState::Idle);
+    s.settings = Arc::new(household("Dad", "1357"));
+    s.profile = "Dad".into();
+    let mut h = window_of_height(s, 4000.0);
+    h.state_mut().ui.view = View::Dashboard(Tab::Settings);
+    h.run();
+    // Dad's row says his PIN is set; the Kids' row has none yet.
+    h.get_by_label("PIN").click();
+    h.run();
+    h.get_by_label("PIN").type_text("2468");
+    h.run();
+    let set = h
+        .get_all_by_label("Set PIN")
+        .nth(1)
+        .expect("the Kids' Set PIN");
+    set.click();
+    // Argon2 runs on its own thread: the window draws frames meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut frames = 0;
+    while h.get_all_by_label("PIN is set. New PIN").count() < 2 {
+        assert!(Instant::now() < deadline, "the PIN was never hashed");
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+        frames += 1;
+    }
+    assert!(
+        frames > 1,
+        "the window waited for the hash instead of drawing"
+    );
+    h.run();
+    assert!(
+        h.state().ui.profile_pins.values().all(String::is_empty),
+        "the PIN is not kept in the window"
+    );
+    h.get_by_label("Apply").click();
+    h.run();
+    let applied = applied_settings(&h);
+    let kids = applied
+        .profiles
+        .iter()
+        .find(|p| p.name == "Kids")
+        .expect("Kids");
+    assert!(tonnytray::core::policy::verify_pin(&kids.pin_hash, "2468"));
+    assert!(!tonnytray::core::policy::verify_pin(&kids.pin_hash, "1357"));
+}
+
+#[test]
 fn a_locked_profile_shows_a_pin_prompt_instead_of_the_settings() {
     let mut s = snapshot(DictationState::Idle);
     s.settings = Arc::new(household("Kids", "2468"));
