@@ -136,6 +136,9 @@ cargo fmt --all -- --check
 step "shellcheck"
 shellcheck scripts/*.sh ci/*.sh .ci/run packaging/systemd/*.sh
 
+step "module boundaries (ci/boundaries.sh)"
+bash ci/boundaries.sh
+
 # Clippy compiles the workspace's crates in the test build itself
 # (ci/clippy-rustc.sh says why): the dependency tree is compiled once, not
 # once for `cargo clippy` and again for the tests. Exported, so the test run

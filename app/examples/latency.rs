@@ -12,6 +12,7 @@
 //! `cargo run --release -p tonnytray --example latency -- [SECONDS]`
 
 #![allow(clippy::print_stdout)] // a report printed for the reader
+#![allow(clippy::disallowed_methods)] // the harness's own sender thread
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};

@@ -37,6 +37,7 @@ fn main() -> Result<(), String> {
             },
             ..TypingSettings::default()
         },
+        focus_wait: std::time::Duration::ZERO,
     })
     .map_err(|e| e.to_string())?;
     match results.recv().map_err(|e| e.to_string())? {

@@ -6,8 +6,16 @@
 //!   playback of spoken replies (cpal output).
 //! - [`asr`]: the WhisperLiveKit protocol (pure types), transcript assembly, and
 //!   the WebSocket worker on the `asr` thread that never loses uncommitted audio.
-//! - [`messages`]: every type that crosses a thread boundary.
-//! - [`runtime`]: starts and stops the pipeline threads and owns their channels.
+//! - [`messages`]: every type that crosses a thread boundary (the
+//!   pipeline's; the History tab's filter and view rows in
+//!   `messages::history`).
+//! - [`runtime`]: who owns every thread. `runtime::thread::spawn` is the one
+//!   place a thread is started (named; clippy refuses `std::thread::spawn`
+//!   elsewhere); `Runtime::start` recovers settings and store, claims the
+//!   single-instance socket (`runtime::socket` answers it) and starts the
+//!   desktop app's threads; `Runtime::shutdown` joins them, inputs first
+//!   and the store last; `Pipeline` is one utterance's `audio` + `asr`
+//!   threads.
 //! - [`config`]: the server URL and the user's settings file (TOML, per-key
 //!   fallback), household profiles.
 //! - [`core`]: the `core` thread: dictation state machine, routing of words
@@ -15,6 +23,9 @@
 //!   outbox's order and backoff, transcript log, snapshots for the GUI and tray.
 //! - [`store`]: the redb file of everything said and set: history, statistics,
 //!   backups, export; the only redb user (schema in the `migrations` crate).
+//!   Its `store` worker thread answers the window and the socket (search,
+//!   statistics, backup, the CLI's store subcommands), so neither waits on
+//!   redb; the core writes what is said.
 //! - [`integrations`]: typing words into other apps (`typing` thread; XTEST
 //!   on X11, pausing while any menu holds the keyboard); delivering
 //!   commands to n8n and RabbitMQ (`deliver-n8n`, `deliver-amqp` threads),
@@ -22,8 +33,11 @@
 //! - [`secrets`]: tokens and keys in the OS keyring, never in clear elsewhere.
 //! - [`server`]: the WhisperLiveKit child process: start, health, restart
 //!   with backoff.
-//! - [`ui`]: egui drawing only: popover, dashboard, settings, widgets.
-//! - [`desktop`]: the desktop app: wires threads, runs the eframe window.
+//! - [`ui`]: egui drawing only: popover, dashboard, settings, widgets. It
+//!   sees snapshots and view types, never `store` (`ci/boundaries.sh`).
+//! - [`desktop`]: the eframe App: draws, forwards the user's requests,
+//!   drains what the runtime sends the window; the only egui user outside
+//!   `ui`.
 //! - [`tray`], [`hotkey`]: the tray icon (a StatusNotifierItem on its own
 //!   `tray` thread on Linux) and the global hotkey (own `hotkey` thread on
 //!   X11; on Wayland the GlobalShortcuts portal on a `hotkey-portal`

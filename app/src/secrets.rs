@@ -212,14 +212,12 @@ impl Keyring {
     ) -> Result<T, KeyringFailure> {
         let (tx, rx) = mpsc::sync_channel(1);
         let user = name.to_owned();
-        std::thread::Builder::new()
-            .name("keyring".to_owned())
-            .spawn(move || {
-                let result = keyring::Entry::new(SERVICE, &user).and_then(|entry| op(&entry));
-                // The caller may have given up waiting; nothing to do then.
-                let _ = tx.send(result);
-            })
-            .map_err(|e| KeyringFailure::Thread(e.to_string()))?;
+        crate::runtime::thread::spawn("keyring", move || {
+            let result = keyring::Entry::new(SERVICE, &user).and_then(|entry| op(&entry));
+            // The caller may have given up waiting; nothing to do then.
+            let _ = tx.send(result);
+        })
+        .map_err(|e| KeyringFailure::Thread(e.to_string()))?;
         match rx.recv_timeout(self.timeout) {
             Ok(result) => result.map_err(KeyringFailure::Keyring),
             Err(_) => Err(KeyringFailure::TimedOut),

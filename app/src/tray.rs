@@ -201,14 +201,30 @@ fn install_menu_handler(
 /// A running tray: call [`TrayHandle::show`] with each new view.
 pub struct TrayHandle {
     paused: Arc<AtomicBool>,
-    views: std::sync::mpsc::Sender<TrayView>,
+    /// Views to show; `None` stops the `tray` thread (Linux).
+    views: std::sync::mpsc::Sender<Option<TrayView>>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl TrayHandle {
     /// Shows the view (from any thread).
     pub fn show(&self, view: TrayView) {
         self.paused.store(view.paused, Ordering::Relaxed);
-        let _ = self.views.send(view);
+        let _ = self.views.send(Some(view));
+    }
+
+    /// Removes the icon and joins the `tray` thread (Linux); views sent
+    /// after this are ignored.
+    pub fn stop(&self) {
+        let _ = self.views.send(None);
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
     }
 }
 
@@ -218,14 +234,14 @@ pub struct MainTray {
     #[cfg(not(target_os = "linux"))]
     tray: Tray,
     #[cfg(not(target_os = "linux"))]
-    views: std::sync::mpsc::Receiver<TrayView>,
+    views: std::sync::mpsc::Receiver<Option<TrayView>>,
 }
 
 impl MainTray {
     /// Applies the views sent since the last call.
     pub fn pump(&self) {
         #[cfg(not(target_os = "linux"))]
-        while let Ok(view) = self.views.try_recv() {
+        while let Ok(Some(view)) = self.views.try_recv() {
             self.tray.show(&view);
         }
     }
@@ -248,10 +264,12 @@ pub fn spawn(
     install_menu_handler(to_core, to_window, Arc::clone(&paused));
     #[cfg(target_os = "linux")]
     {
+        let (views, thread) = linux::spawn(notices)?;
         Ok((
             TrayHandle {
                 paused,
-                views: linux::spawn(notices)?,
+                views,
+                thread: std::sync::Mutex::new(Some(thread)),
             },
             MainTray {},
         ))
@@ -260,7 +278,11 @@ pub fn spawn(
     {
         let (views, rx) = std::sync::mpsc::channel();
         Ok((
-            TrayHandle { paused, views },
+            TrayHandle {
+                paused,
+                views,
+                thread: std::sync::Mutex::new(None),
+            },
             MainTray {
                 tray: Tray::build()?,
                 views: rx,
@@ -328,60 +350,59 @@ mod linux {
     }
 
     /// Starts the `tray` thread: it builds the icon, then shows each view
-    /// it is sent until the sender is dropped (the icon goes with it).
+    /// it is sent until it is sent `None` or the sender is dropped (the
+    /// icon goes with it).
     /// While no panel can show the icon it says so through `to_core`, asks
     /// again every [`RECHECK`], and takes the notice back when one can.
     pub(super) fn spawn(
         to_core: Arc<dyn Fn(Command) + Send + Sync>,
-    ) -> Result<mpsc::Sender<TrayView>, String> {
-        let (views, rx) = mpsc::channel::<TrayView>();
+    ) -> Result<(mpsc::Sender<Option<TrayView>>, std::thread::JoinHandle<()>), String> {
+        let (views, rx) = mpsc::channel::<Option<TrayView>>();
         let (built_tx, built_rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("tray".into())
-            .spawn(move || {
-                let tray = match Tray::build() {
-                    Ok(tray) => {
-                        let _ = built_tx.send(Ok(()));
-                        tray
+        let thread = crate::runtime::thread::spawn("tray", move || {
+            let tray = match Tray::build() {
+                Ok(tray) => {
+                    let _ = built_tx.send(Ok(()));
+                    tray
+                }
+                Err(e) => {
+                    let _ = built_tx.send(Err(e));
+                    return;
+                }
+            };
+            let bus = zbus::blocking::Connection::session().ok();
+            let mut problem = host_problem(bus.as_ref());
+            if let Some(p) = &problem {
+                tracing::warn!("{p}");
+                to_core(Command::Notice(p.clone()));
+            }
+            loop {
+                let view = if problem.is_some() && bus.is_some() {
+                    match rx.recv_timeout(RECHECK) {
+                        Ok(Some(view)) => Some(view),
+                        Err(mpsc::RecvTimeoutError::Timeout) => None,
+                        Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
-                    Err(e) => {
-                        let _ = built_tx.send(Err(e));
-                        return;
+                } else {
+                    match rx.recv() {
+                        Ok(Some(view)) => Some(view),
+                        Ok(None) | Err(_) => break,
                     }
                 };
-                let bus = zbus::blocking::Connection::session().ok();
-                let mut problem = host_problem(bus.as_ref());
-                if let Some(p) = &problem {
-                    tracing::warn!("{p}");
-                    to_core(Command::Notice(p.clone()));
+                if let Some(view) = view {
+                    tray.show(&view);
                 }
-                loop {
-                    let view = if problem.is_some() && bus.is_some() {
-                        match rx.recv_timeout(RECHECK) {
-                            Ok(view) => Some(view),
-                            Err(mpsc::RecvTimeoutError::Timeout) => None,
-                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                        }
-                    } else {
-                        match rx.recv() {
-                            Ok(view) => Some(view),
-                            Err(_) => break,
-                        }
-                    };
-                    if let Some(view) = view {
-                        tray.show(&view);
-                    }
-                    if problem.is_some() && bus.as_ref().is_some_and(host_registered) {
-                        tracing::info!("a tray host appeared; the tray icon is shown");
-                        if let Some(p) = problem.take() {
-                            to_core(Command::WithdrawNotice(p));
-                        }
+                if problem.is_some() && bus.as_ref().is_some_and(host_registered) {
+                    tracing::info!("a tray host appeared; the tray icon is shown");
+                    if let Some(p) = problem.take() {
+                        to_core(Command::WithdrawNotice(p));
                     }
                 }
-            })
-            .map_err(|e| format!("cannot start the tray thread: {e}"))?;
+            }
+        })
+        .map_err(|e| format!("cannot start the tray thread: {e}"))?;
         match built_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => Ok(views),
+            Ok(Ok(())) => Ok((views, thread)),
             Ok(Err(e)) => Err(format!("no tray icon: {e}; {HINT}")),
             Err(_) => Err(format!(
                 "no tray icon: the tray did not start in time; {HINT}"

@@ -222,9 +222,7 @@ pub fn spawn(
         dropped_updates: 0,
         pacing: Pacing::new(),
     };
-    std::thread::Builder::new()
-        .name("asr".into())
-        .spawn(move || worker.run(&inbox))
+    crate::runtime::thread::spawn("asr", move || worker.run(&inbox))
 }
 
 impl Worker {

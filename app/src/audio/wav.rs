@@ -187,14 +187,15 @@ mod tests {
             channels: 1,
         };
         let (mut w, mut r) = super::super::ring::ring(500);
-        let reader = std::thread::spawn(move || {
+        let reader = crate::runtime::thread::spawn("test-ring-reader", move || {
             let mut got = Vec::new();
             while !r.is_finished() {
                 r.read_into(1, &mut got);
                 std::thread::yield_now();
             }
             (got, r.take_overflow())
-        });
+        })
+        .expect("spawn");
         feed(&audio, false, &mut w, &|| false);
         drop(w);
         let (got, overflow) = reader.join().expect("reader");

@@ -61,9 +61,7 @@ pub fn spawn(
     asr: SyncSender<AsrInput>,
     events: SyncSender<PipelineEvent>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("audio".into())
-        .spawn(move || run(source, &stop, &asr, &events))
+    crate::runtime::thread::spawn("audio", move || run(source, &stop, &asr, &events))
 }
 
 fn run(
@@ -193,14 +191,12 @@ fn start(source: Source, stop: &Arc<AtomicBool>) -> Result<Started, String> {
             let frames_per_sec = rate as usize * usize::from(channels);
             let (mut writer, reader) = ring(frames_per_sec);
             let stop = Arc::clone(stop);
-            let feeder = std::thread::Builder::new()
-                .name("wav-feeder".into())
-                .spawn(move || {
-                    wav::feed(&audio, realtime, &mut writer, &|| {
-                        stop.load(Ordering::Relaxed)
-                    });
-                })
-                .map_err(|e| format!("cannot start the file reader: {e}"))?;
+            let feeder = crate::runtime::thread::spawn("wav-feeder", move || {
+                wav::feed(&audio, realtime, &mut writer, &|| {
+                    stop.load(Ordering::Relaxed)
+                });
+            })
+            .map_err(|e| format!("cannot start the file reader: {e}"))?;
             Ok((
                 Running::File(feeder),
                 reader,

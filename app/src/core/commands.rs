@@ -618,7 +618,7 @@ mod tests {
         let url = format!("http://{}/webhook/ask-tonny", server.server_addr());
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
-        let thread = std::thread::spawn(move || {
+        let thread = crate::runtime::thread::spawn("test-hook", move || {
             for (n, mut request) in server.incoming_requests().enumerate() {
                 let mut body = String::new();
                 let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
@@ -633,7 +633,8 @@ mod tests {
                 };
                 let _ = request.respond(response);
             }
-        });
+        })
+.expect("spawn");
         Hook {
             url,
             seen,

@@ -41,6 +41,9 @@ const SILENCE_PEAK: f32 = 0.01;
 /// The typing job id of a re-typed utterance: after every live one, and
 /// matching no session.
 const RETYPE: u64 = u64::MAX;
+/// How long a re-type waits before typing: the window hides itself when it
+/// asks, and the focus must first go back to the window the user was in.
+const RETYPE_FOCUS_WAIT: Duration = Duration::from_millis(400);
 /// Wrong PINs in a row before PINs must wait.
 const PIN_TRIES: u32 = 3;
 /// The first wait after too many wrong PINs.
@@ -206,9 +209,7 @@ impl Core {
         let mut coordinator = Coordinator::new(options, snapshot.clone());
         coordinator.inbox = Some(inbox.clone());
         coordinator.publish();
-        let handle = std::thread::Builder::new()
-            .name("core".into())
-            .spawn(move || coordinator.run(&rx))?;
+        let handle = crate::runtime::thread::spawn("core", move || coordinator.run(&rx))?;
         Ok(Self {
             inbox,
             snapshot,
@@ -722,6 +723,7 @@ impl Coordinator {
             utterance: RETYPE,
             text: replace::apply(&text, &self.settings.replacements),
             settings: self.settings.typing.clone(),
+            focus_wait: RETYPE_FOCUS_WAIT,
         });
         self.release_typing();
     }
@@ -1368,23 +1370,21 @@ impl Coordinator {
         let settings = Arc::clone(&self.settings);
         // The test runs off the core thread; its result comes back as a notice.
         let inbox = self.inbox.clone();
-        let spawned = std::thread::Builder::new()
-            .name("n8n-test".into())
-            .spawn(move || {
-                let text = match crate::integrations::deliver::webhook(&settings, &*secrets) {
-                    Ok(hook) => match hook.test_connection() {
-                        Ok(reply) => format!(
-                            "n8n test: the webhook answered{}",
-                            reply.text.map(|t| format!(": {t}")).unwrap_or_default()
-                        ),
-                        Err(e) => format!("n8n test failed: {e}"),
-                    },
-                    Err(f) => format!("n8n test failed: {}", f.message),
-                };
-                if let Some(inbox) = inbox {
-                    let _ = inbox.send(CoreInput::Command(Command::Notice(text)));
-                }
-            });
+        let spawned = crate::runtime::thread::spawn("n8n-test", move || {
+            let text = match crate::integrations::deliver::webhook(&settings, &*secrets) {
+                Ok(hook) => match hook.test_connection() {
+                    Ok(reply) => format!(
+                        "n8n test: the webhook answered{}",
+                        reply.text.map(|t| format!(": {t}")).unwrap_or_default()
+                    ),
+                    Err(e) => format!("n8n test failed: {e}"),
+                },
+                Err(f) => format!("n8n test failed: {}", f.message),
+            };
+            if let Some(inbox) = inbox {
+                let _ = inbox.send(CoreInput::Command(Command::Notice(text)));
+            }
+        });
         if let Err(e) = spawned {
             self.notices
                 .push(format!("the n8n test could not start: {e}"));
@@ -1403,23 +1403,19 @@ impl Coordinator {
         };
         let base = self.settings.elevenlabs.base_url.clone();
         let inbox = self.inbox.clone();
-        let spawned = std::thread::Builder::new()
-            .name("voices".into())
-            .spawn(move || {
-                let result = match secrets.get(crate::secrets::ELEVENLABS_KEY) {
-                    Ok(Some(key)) => {
-                        crate::integrations::elevenlabs::Client::new(&base, key.expose())
-                            .and_then(|c| c.voices())
-                            .map(|v| v.into_iter().map(|v| (v.voice_id, v.name)).collect())
-                            .map_err(|e| e.to_string())
-                    }
-                    Ok(None) => Err("no ElevenLabs API key is set: save one first".into()),
-                    Err(e) => Err(e.to_string()),
-                };
-                if let Some(inbox) = inbox {
-                    let _ = inbox.send(CoreInput::Voices(result));
-                }
-            });
+        let spawned = crate::runtime::thread::spawn("voices", move || {
+            let result = match secrets.get(crate::secrets::ELEVENLABS_KEY) {
+                Ok(Some(key)) => crate::integrations::elevenlabs::Client::new(&base, key.expose())
+                    .and_then(|c| c.voices())
+                    .map(|v| v.into_iter().map(|v| (v.voice_id, v.name)).collect())
+                    .map_err(|e| e.to_string()),
+                Ok(None) => Err("no ElevenLabs API key is set: save one first".into()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Some(inbox) = inbox {
+                let _ = inbox.send(CoreInput::Voices(result));
+            }
+        });
         if let Err(e) = spawned {
             self.notices
                 .push(format!("the voices could not be listed: {e}"));
@@ -1468,6 +1464,7 @@ impl Coordinator {
             utterance: id,
             text,
             settings: self.settings.typing.clone(),
+            focus_wait: Duration::ZERO,
         };
         self.to_type.push_back(job);
         self.release_typing();

@@ -65,22 +65,20 @@ impl PortalHotkey {
     ) -> Result<Self, String> {
         let trigger = trigger(hotkey);
         let (stop, stopped) = async_channel::bounded::<()>(1);
-        let thread = std::thread::Builder::new()
-            .name("hotkey-portal".into())
-            .spawn(move || {
-                zbus::block_on(futures_lite::future::or(
-                    async {
-                        if let Err(event) = listen(trigger.as_deref(), &report).await {
-                            report(event);
-                        }
-                    },
-                    async {
-                        // Closed (the handle dropped) is the stop.
-                        let _ = stopped.recv().await;
-                    },
-                ));
-            })
-            .map_err(|e| format!("cannot start the hotkey's portal thread: {e}"))?;
+        let thread = crate::runtime::thread::spawn("hotkey-portal", move || {
+            zbus::block_on(futures_lite::future::or(
+                async {
+                    if let Err(event) = listen(trigger.as_deref(), &report).await {
+                        report(event);
+                    }
+                },
+                async {
+                    // Closed (the handle dropped) is the stop.
+                    let _ = stopped.recv().await;
+                },
+            ));
+        })
+        .map_err(|e| format!("cannot start the hotkey's portal thread: {e}"))?;
         Ok(Self {
             stop,
             thread: Some(thread),

@@ -186,9 +186,7 @@ impl X11Hotkey {
         let grab = Arc::new(Mutex::new(None));
         let thread = {
             let (conn, grab) = (Arc::clone(&conn), Arc::clone(&grab));
-            std::thread::Builder::new()
-                .name("hotkey".into())
-                .spawn(move || listen(&conn, &grab, waker, &event))
+            crate::runtime::thread::spawn("hotkey", move || listen(&conn, &grab, waker, &event))
                 .map_err(|e| format!("cannot start the hotkey thread: {e}"))?
         };
         Ok(Self {

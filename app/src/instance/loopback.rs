@@ -113,18 +113,29 @@ pub fn request(file: &Path, line: &str, timeout: Duration) -> std::io::Result<St
 /// # Errors
 /// When the port cannot be bound, the file cannot be written or the thread
 /// cannot start.
-pub fn serve(file: &Path, answer: impl Fn(&str) -> String + Send + 'static) -> std::io::Result<()> {
+/// It stops at the first connection after `stop` is set; the returned
+/// closure makes that connection.
+pub fn serve(
+    file: &Path,
+    answer: impl Fn(&str) -> String + Send + 'static,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<super::Served> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    let announce = Announce::new(listener.local_addr()?.port());
+    let port = listener.local_addr()?.port();
+    let announce = Announce::new(port);
     announce.write(file)?;
-    std::thread::Builder::new()
-        .name("instance".into())
-        .spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let _ = answer_one(&stream, &announce, &answer);
+    let thread = crate::runtime::thread::spawn("instance", move || {
+        for stream in listener.incoming().flatten() {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
             }
-        })?;
-    Ok(())
+            let _ = answer_one(&stream, &announce, &answer);
+        }
+    })?;
+    let wake = move || {
+        let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, port));
+    };
+    Ok((thread, Box::new(wake)))
 }
 
 /// One connection: greet, check the client's token, answer one line. A
@@ -152,7 +163,9 @@ mod tests {
 
     fn served(dir: &Path) -> std::path::PathBuf {
         let file = dir.join("instance.port");
-        serve(&file, |line| format!("you said {line}")).expect("serve");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (thread, _wake) = serve(&file, |line| format!("you said {line}"), stop).expect("serve");
+        drop(thread);
         file
     }
 
@@ -197,7 +210,7 @@ mod tests {
         let port = squatter.local_addr().expect("addr").port();
         let file = dir.path().join("instance.port");
         Announce::new(port).write(&file).expect("write");
-        let heard = std::thread::spawn(move || {
+        let heard = crate::runtime::thread::spawn("test-heard", move || {
             let (stream, _) = squatter.accept().expect("accept");
             (&stream).write_all(b"not-the-token\n").expect("greet");
             stream
@@ -206,7 +219,8 @@ mod tests {
             let mut line = String::new();
             let _ = BufReader::new(&stream).read_line(&mut line);
             line
-        });
+        })
+        .expect("spawn");
         let err = request(&file, "store import secrets.json", Duration::from_secs(5))
             .expect_err("a squatter was trusted");
         assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);

@@ -13,6 +13,9 @@
 mod loopback;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Where the channel is found: the Unix socket, or (without Unix sockets)
@@ -91,8 +94,9 @@ pub fn request_with_timeout(line: &str, timeout: Duration) -> std::io::Result<St
 
 /// The outcome of trying to be the one instance.
 pub enum Claim {
-    /// This process is the instance; requests are served on a thread.
-    Mine,
+    /// This process is the instance; requests are served on the `instance`
+    /// thread until the [`Server`] is dropped.
+    Mine(Server),
     /// Another instance is running and was asked to show itself.
     AlreadyRunning,
 }
@@ -105,36 +109,72 @@ pub fn claim(answer: impl Fn(&str) -> String + Send + 'static) -> std::io::Resul
     if request("show").is_ok() {
         return Ok(Claim::AlreadyRunning);
     }
-    serve(answer)?;
-    Ok(Claim::Mine)
+    let stop = Arc::new(AtomicBool::new(false));
+    let (thread, wake) = serve(answer, Arc::clone(&stop))?;
+    Ok(Claim::Mine(Server {
+        stop,
+        wake,
+        thread: Some(thread),
+    }))
 }
 
+/// The `instance` thread serving requests; dropping it stops and joins it.
+pub struct Server {
+    stop: Arc<AtomicBool>,
+    /// Connects once to the channel, so that the thread, blocked in
+    /// `accept`, sees `stop`.
+    wake: Box<dyn Fn() + Send>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        (self.wake)();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+type Served = (JoinHandle<()>, Box<dyn Fn() + Send>);
+
 #[cfg(unix)]
-fn serve(answer: impl Fn(&str) -> String + Send + 'static) -> std::io::Result<()> {
+fn serve(
+    answer: impl Fn(&str) -> String + Send + 'static,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<Served> {
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::net::UnixListener;
     let path = socket_path();
     // Nobody answered: a socket file left by a crash is stale.
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
-    std::thread::Builder::new()
-        .name("instance".into())
-        .spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut reader = BufReader::new(&stream);
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_ok() {
-                    let reply = answer(line.trim());
-                    let _ = (&stream).write_all(format!("{reply}\n").as_bytes());
-                }
+    let thread = crate::runtime::thread::spawn("instance", move || {
+        for stream in listener.incoming().flatten() {
+            if stop.load(Ordering::SeqCst) {
+                break;
             }
-        })?;
-    Ok(())
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_ok() {
+                let reply = answer(line.trim());
+                let _ = (&stream).write_all(format!("{reply}\n").as_bytes());
+            }
+        }
+    })?;
+    let wake = move || {
+        let _ = std::os::unix::net::UnixStream::connect(&path);
+    };
+    Ok((thread, Box::new(wake)))
 }
 
 /// Nobody answered: a new port and new tokens replace the stale announce.
 #[cfg(not(unix))]
-fn serve(answer: impl Fn(&str) -> String + Send + 'static) -> std::io::Result<()> {
-    loopback::serve(&socket_path(), answer)
+fn serve(
+    answer: impl Fn(&str) -> String + Send + 'static,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<Served> {
+    loopback::serve(&socket_path(), answer, stop)
 }

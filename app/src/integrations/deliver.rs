@@ -94,17 +94,13 @@ impl Deliverer {
         {
             let secrets = Arc::clone(&secrets);
             let report = Arc::clone(&report);
-            handles.push(
-                std::thread::Builder::new()
-                    .name("deliver-n8n".into())
-                    .spawn(move || run_n8n(&n8n_rx, &*secrets, &*report))?,
-            );
+            handles.push(crate::runtime::thread::spawn("deliver-n8n", move || {
+                run_n8n(&n8n_rx, &*secrets, &*report);
+            })?);
         }
-        handles.push(
-            std::thread::Builder::new()
-                .name("deliver-amqp".into())
-                .spawn(move || run_amqp(&amqp_rx, &*secrets, &*report))?,
-        );
+        handles.push(crate::runtime::thread::spawn("deliver-amqp", move || {
+            run_amqp(&amqp_rx, &*secrets, &*report);
+        })?);
         Ok(Self {
             n8n: Some(n8n_tx),
             amqp: Some(amqp_tx),

@@ -882,7 +882,7 @@ mod tests {
             .map(|(k, v)| tiny_http::Header::from_bytes(*k, *v).expect("a valid header"))
             .collect();
         let (tx, rx) = mpsc::channel();
-        let handle = std::thread::spawn(move || {
+        let handle = crate::runtime::thread::spawn("test-n8n-peer", move || {
             let Ok(mut request) = server.recv() else {
                 return;
             };
@@ -910,7 +910,8 @@ mod tests {
                 response.add_header(h);
             }
             let _ = request.respond(response);
-        });
+        })
+        .expect("spawn");
         (
             format!("http://127.0.0.1:{port}/webhook/ask-tonny"),
             rx,

@@ -43,38 +43,36 @@ impl Notifier {
     /// When the thread cannot be spawned.
     pub fn spawn() -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel::<Note>(QUEUE);
-        let handle = std::thread::Builder::new()
-            .name("notify".into())
-            .spawn(move || {
-                let mut warned = false;
-                for note in rx {
-                    let (summary, body) = match note {
-                        Note::Show(summary, body) => (summary, body),
-                        Note::Beep => {
-                            let played = crate::audio::playback::Player::open(
-                                crate::audio::playback::CutSignal::new(),
-                            )
-                            .and_then(|mut p| p.play(&beep_samples(), 16_000));
-                            if let Err(e) = played {
-                                tracing::warn!("the confirmation beep could not play: {e}");
-                            }
-                            continue;
+        let handle = crate::runtime::thread::spawn("notify", move || {
+            let mut warned = false;
+            for note in rx {
+                let (summary, body) = match note {
+                    Note::Show(summary, body) => (summary, body),
+                    Note::Beep => {
+                        let played = crate::audio::playback::Player::open(
+                            crate::audio::playback::CutSignal::new(),
+                        )
+                        .and_then(|mut p| p.play(&beep_samples(), 16_000));
+                        if let Err(e) = played {
+                            tracing::warn!("the confirmation beep could not play: {e}");
                         }
-                    };
-                    let shown = notify_rust::Notification::new()
-                        .appname("TonnyTray")
-                        .summary(&summary)
-                        .body(&body)
-                        .timeout(notify_rust::Timeout::Milliseconds(6_000))
-                        .show();
-                    if let Err(e) = shown
-                        && !warned
-                    {
-                        tracing::warn!("desktop notifications are unavailable: {e}");
-                        warned = true;
+                        continue;
                     }
+                };
+                let shown = notify_rust::Notification::new()
+                    .appname("TonnyTray")
+                    .summary(&summary)
+                    .body(&body)
+                    .timeout(notify_rust::Timeout::Milliseconds(6_000))
+                    .show();
+                if let Err(e) = shown
+                    && !warned
+                {
+                    tracing::warn!("desktop notifications are unavailable: {e}");
+                    warned = true;
                 }
-            })?;
+            }
+        })?;
         Ok(Self {
             tx: Some(tx),
             handle: Some(handle),

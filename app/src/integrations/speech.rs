@@ -172,12 +172,10 @@ impl Speaker {
             queue: VecDeque::new(),
             buf: vec![0; READ_SAMPLES],
         };
-        let thread = std::thread::Builder::new()
-            .name("speech".into())
-            .spawn(move || {
-                worker.run();
-                let _ = exit_tx.send(());
-            })?;
+        let thread = crate::runtime::thread::spawn("speech", move || {
+            worker.run();
+            let _ = exit_tx.send(());
+        })?;
         Ok(Self {
             jobs: Some(jobs),
             control,

@@ -37,6 +37,9 @@ pub struct TypeJob {
     pub text: String,
     /// The typing settings at the time the words were committed.
     pub settings: TypingSettings,
+    /// Wait this long before typing: a re-type asked from the window waits
+    /// for the focus to go back to the window the user was in.
+    pub focus_wait: Duration,
 }
 
 /// What happened to a [`TypeJob`].
@@ -88,26 +91,25 @@ pub fn spawn(
     report: impl Fn(TypeResult) + Send + 'static,
 ) -> std::io::Result<(SyncSender<TypeJob>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::sync_channel::<TypeJob>(QUEUE);
-    let handle = std::thread::Builder::new()
-        .name("typing".into())
-        .spawn(move || {
-            let session = Session::detect();
-            let mut desk = Desk::default();
-            let mut next = None;
-            while let Some(job) = next.take().or_else(|| rx.recv().ok()) {
-                let mut result = type_one(&session, &job, &mut desk);
-                if desk.stash.is_some() {
-                    // The user's clipboard goes back only once no words
-                    // follow for a while: put back between two pastes, a
-                    // slow target could read it instead of the words.
-                    match rx.recv_timeout(GIVE_BACK_AFTER) {
-                        Ok(job) => next = Some(job),
-                        Err(_) => result = desk.give_back(result),
-                    }
+    let handle = crate::runtime::thread::spawn("typing", move || {
+        let session = Session::detect();
+        let mut desk = Desk::default();
+        let mut next = None;
+        while let Some(job) = next.take().or_else(|| rx.recv().ok()) {
+            std::thread::sleep(job.focus_wait);
+            let mut result = type_one(&session, &job, &mut desk);
+            if desk.stash.is_some() {
+                // The user's clipboard goes back only once no words
+                // follow for a while: put back between two pastes, a
+                // slow target could read it instead of the words.
+                match rx.recv_timeout(GIVE_BACK_AFTER) {
+                    Ok(job) => next = Some(job),
+                    Err(_) => result = desk.give_back(result),
                 }
-                report(result);
             }
-        })?;
+            report(result);
+        }
+    })?;
     Ok((tx, handle))
 }
 
@@ -545,6 +547,7 @@ mod tests {
             utterance: 7,
             text: "hello".into(),
             settings: TypingSettings::default(),
+            focus_wait: Duration::ZERO,
         };
         match type_one(&Session::None, &job, &mut Desk::default()) {
             TypeResult::Failed { utterance, why } => {

@@ -86,9 +86,9 @@ impl Supervisor {
         report: impl Fn(ServerReport) + Send + 'static,
     ) -> std::io::Result<Self> {
         let (control, rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("asr-supervisor".into())
-            .spawn(move || Runner::new(plan, Box::new(report)).run(&rx))?;
+        let thread = crate::runtime::thread::spawn("asr-supervisor", move || {
+            Runner::new(plan, Box::new(report)).run(&rx);
+        })?;
         Ok(Self {
             control,
             thread: Some(thread),
@@ -447,16 +447,14 @@ impl Runner {
 
 /// Sends the server's output lines to the log, from a thread of their own.
 fn forward_lines(stream: impl std::io::Read + Send + 'static, which: &'static str) {
-    let spawned = std::thread::Builder::new()
-        .name(format!("asr-server-{which}"))
-        .spawn(move || {
-            for line in BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                if !line.trim().is_empty() {
-                    tracing::info!(target: "asr_server", "asr-server: {line}");
-                }
+    let spawned = crate::runtime::thread::spawn(&format!("asr-server-{which}"), move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if !line.trim().is_empty() {
+                tracing::info!(target: "asr_server", "asr-server: {line}");
             }
-        });
+        }
+    });
     if let Err(e) = spawned {
         tracing::warn!("the speech server's {which} is not logged: {e}");
     }
@@ -685,10 +683,11 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
         let starting = wait_for(&reports, "the start", |r| r.state.starts_with("starting"));
         let pid = starting.pid.expect("pid");
         let (done_tx, done_rx) = mpsc::channel();
-        std::thread::spawn(move || {
+        crate::runtime::thread::spawn("test-drop", move || {
             drop(supervisor);
             let _ = done_tx.send(());
-        });
+        })
+        .expect("spawn");
         // Not a speed check: a supervisor that never ends would hang the
         // app's quit, which is what this test is about.
         assert!(

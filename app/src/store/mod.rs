@@ -12,6 +12,7 @@ pub mod backup;
 pub mod export;
 pub mod outbox;
 pub mod records;
+pub mod worker;
 
 use std::path::{Path, PathBuf};
 

@@ -281,13 +281,11 @@ impl MetricsServer {
         let port = server.server_addr().to_ip().map_or(port, |a| a.port());
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("metrics-http".into())
-            .spawn(move || serve(&server, &flag))
+        let thread = crate::runtime::thread::spawn("metrics-http", move || serve(&server, &flag))
             .map_err(|e| MetricsError::Bind {
-                port,
-                reason: e.to_string(),
-            })?;
+            port,
+            reason: e.to_string(),
+        })?;
         tracing::info!(port, "serving metrics on http://127.0.0.1:{port}/metrics");
         Ok(Self {
             stop,

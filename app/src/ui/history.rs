@@ -1,34 +1,16 @@
 //! The History tab: search what was said (words, dates, profile,
 //! favourites), copy, mark, delete with undo, type again; and the statistics
-//! view (utterances per day and profile, mean latency). The window runs the
-//! searches on the store and puts the results here; this module only draws
-//! and asks.
+//! view (utterances per day and profile, mean latency). The store worker
+//! runs the searches and the window puts its answers here as view rows;
+//! this module only draws and asks.
 
 use egui::{RichText, Ui};
 
 use super::UiAction;
 use crate::core::Snapshot;
 use crate::messages::Command;
-use crate::store::{DayStats, Utterance, records};
-
-/// Results shown at most; the window asks the store for one more to know
-/// whether there are more.
-pub const PAGE: usize = 500;
-
-/// What the user is looking for, as typed.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct HistoryFilter {
-    /// Words to find.
-    pub text: String,
-    /// From this day (YYYY-MM-DD), empty: the beginning.
-    pub since: String,
-    /// Up to and including this day, empty: today.
-    pub until: String,
-    /// Only this profile, empty: all.
-    pub profile: String,
-    /// Only favourites.
-    pub favourites: bool,
-}
+pub use crate::messages::history::HistoryFilter;
+use crate::messages::history::{DayRow, HistoryPage, HistoryRow};
 
 /// The tab's state.
 #[derive(Debug, Default)]
@@ -38,22 +20,30 @@ pub struct HistoryView {
     /// The filter and history revision last asked for.
     pub asked: Option<(HistoryFilter, u64)>,
     /// Matching utterances, newest first.
-    pub results: Vec<Utterance>,
+    pub results: Vec<HistoryRow>,
     /// More matched than are shown.
     pub more: bool,
     /// Why the search failed (bad date, unreadable store).
     pub error: Option<String>,
     /// Daily statistics, by day then profile.
-    pub stats: Vec<(u32, String, DayStats)>,
+    pub stats: Vec<DayRow>,
     /// Showing the statistics instead of the utterances.
     pub statistics: bool,
 }
 
-/// The UTC date of a day number.
-fn day_name(day: u32) -> String {
-    jiff::Timestamp::from_second(i64::from(day) * 86_400)
-        .map(|t| t.strftime("%Y-%m-%d").to_string())
-        .unwrap_or_else(|_| day.to_string())
+impl HistoryView {
+    /// Takes the store worker's answer. Statistics come with every answer;
+    /// results only for the filter still being edited (an answer to an
+    /// older filter is followed by the newer one's).
+    pub fn show(&mut self, page: HistoryPage) {
+        self.stats = page.stats;
+        if page.filter != self.filter {
+            return;
+        }
+        self.results = page.rows;
+        self.more = page.more;
+        self.error = page.error;
+    }
 }
 
 /// Draws the tab.
@@ -117,7 +107,7 @@ fn filter(ui: &mut Ui, view: &mut HistoryView) {
         date_field(ui, "From", &mut f.since);
         date_field(ui, "To", &mut f.until);
     });
-    let mut profiles: Vec<&str> = view.stats.iter().map(|(_, p, _)| p.as_str()).collect();
+    let mut profiles: Vec<&str> = view.stats.iter().map(|d| d.profile.as_str()).collect();
     profiles.sort_unstable();
     profiles.dedup();
     ui.horizontal(|ui| {
@@ -178,19 +168,15 @@ fn results(ui: &mut Ui, view: &HistoryView, actions: &mut Vec<UiAction>) {
             ui.group(|ui| {
                 ui.set_width(ui.available_width());
                 ui.horizontal(|ui| {
-                    ui.label(
-                        RichText::new(records::local_time(u.id, "%Y-%m-%d %H:%M"))
-                            .small()
-                            .weak(),
-                    );
+                    ui.label(RichText::new(&u.when).small().weak());
                     ui.label(RichText::new(&u.profile).small().weak());
-                    ui.label(RichText::new(u.went.describe()).small().weak());
+                    ui.label(RichText::new(&u.went).small().weak());
                     if u.favourite {
                         ui.label(RichText::new("favourite").small().strong());
                     }
                 });
                 ui.label(&u.text);
-                if let Some(l) = u.latency.describe() {
+                if let Some(l) = &u.latency {
                     ui.label(RichText::new(l).small().weak());
                 }
                 ui.horizontal(|ui| {
@@ -220,16 +206,16 @@ fn results(ui: &mut Ui, view: &HistoryView, actions: &mut Vec<UiAction>) {
     });
 }
 
-fn statistics(ui: &mut Ui, stats: &[(u32, String, DayStats)]) {
+fn statistics(ui: &mut Ui, stats: &[DayRow]) {
     if stats.is_empty() {
         ui.label("No statistics yet.");
         return;
     }
-    let total: u64 = stats.iter().map(|(_, _, s)| s.count).sum();
+    let total: u64 = stats.iter().map(|d| d.utterances).sum();
     ui.label(format!(
         "{total} utterances on {} day(s), by day (UTC) and profile:",
         {
-            let mut days: Vec<u32> = stats.iter().map(|(d, _, _)| *d).collect();
+            let mut days: Vec<&str> = stats.iter().map(|d| d.day.as_str()).collect();
             days.dedup();
             days.len()
         }
@@ -240,13 +226,13 @@ fn statistics(ui: &mut Ui, stats: &[(u32, String, DayStats)]) {
                 ui.strong(h);
             }
             ui.end_row();
-            for (day, profile, s) in stats.iter().rev() {
-                ui.label(day_name(*day));
-                ui.label(profile);
-                ui.label(s.count.to_string());
-                ui.label(s.words.to_string());
+            for d in stats.iter().rev() {
+                ui.label(&d.day);
+                ui.label(&d.profile);
+                ui.label(d.utterances.to_string());
+                ui.label(d.words.to_string());
                 ui.label(
-                    s.mean_final_text_ms()
+                    d.mean_final_text_ms
                         .map_or_else(|| "—".to_owned(), |ms| format!("{ms} ms")),
                 );
                 ui.end_row();

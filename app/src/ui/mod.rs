@@ -58,7 +58,7 @@ pub enum UiAction {
     /// Hide the window, then type this stored utterance into the window
     /// that gets the focus back.
     Retype(u64),
-    /// Back up the history now (the window runs it).
+    /// Back up the history now (the store worker runs it).
     BackupNow,
     /// Delete the backups the retention settings do not keep.
     PruneBackups,
@@ -91,6 +91,9 @@ pub struct UiState {
     pub profile_pins: std::collections::HashMap<String, String>,
     /// New PINs being hashed off the GUI thread.
     pub pin_hashing: profiles::PinHashing,
+    /// What the store worker is doing for the user (a backup), until it
+    /// answers.
+    pub store_busy: Option<&'static str>,
 }
 
 /// Draws the whole window and returns the user's requests.

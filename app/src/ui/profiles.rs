@@ -24,14 +24,12 @@ impl PinHashing {
     fn start(&mut self, ctx: &egui::Context, profile: &str, pin: String) {
         let (tx, rx) = mpsc::channel();
         let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("pin-hash".into())
-            .spawn(move || {
-                let hash = policy::hash_pin(&pin).map_err(|e| e.to_string());
-                // The window may have closed meanwhile; nothing to tell then.
-                let _ = tx.send(hash);
-                ctx.request_repaint();
-            });
+        let spawned = crate::runtime::thread::spawn("pin-hash", move || {
+            let hash = policy::hash_pin(&pin).map_err(|e| e.to_string());
+            // The window may have closed meanwhile; nothing to tell then.
+            let _ = tx.send(hash);
+            ctx.request_repaint();
+        });
         match spawned {
             Ok(_) => self.pending.push((profile.to_owned(), rx)),
             Err(e) => {

@@ -24,6 +24,7 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
     let secrets = &mut state.secret_entries;
     let pins = &mut state.profile_pins;
     let hashing = &mut state.pin_hashing;
+    let busy = state.store_busy;
     let draft = state.draft.get_or_insert_with(|| in_force.clone());
     // Apply and Revert stay in view above the scrolling form.
     let problems = draft.validate();
@@ -104,13 +105,15 @@ pub fn draw(ui: &mut Ui, snapshot: &Snapshot, state: &mut UiState, actions: &mut
         section(ui, "Profiles", |ui| {
             super::profiles::edit(ui, draft, pins, hashing);
         });
-        section(ui, "History backups", |ui| backups(ui, draft, actions));
+        section(ui, "History backups", |ui| {
+            backups(ui, draft, busy, actions);
+        });
         section(ui, "Appearance", |ui| appearance(ui, draft));
         section(ui, "Monitoring", |ui| monitoring(ui, draft));
     });
 }
 
-fn backups(ui: &mut Ui, s: &mut Settings, actions: &mut Vec<UiAction>) {
+fn backups(ui: &mut Ui, s: &mut Settings, busy: Option<&str>, actions: &mut Vec<UiAction>) {
     text_field(
         ui,
         "Backup folder (empty: beside the history)",
@@ -131,11 +134,18 @@ fn backups(ui: &mut Ui, s: &mut Settings, actions: &mut Vec<UiAction>) {
         });
     }
     ui.horizontal(|ui| {
-        if ui.button("Back up now").clicked() {
-            actions.push(UiAction::BackupNow);
-        }
-        if ui.button("Delete old backups").clicked() {
-            actions.push(UiAction::PruneBackups);
+        // One at a time: the store worker answers with a notice.
+        ui.add_enabled_ui(busy.is_none(), |ui| {
+            if ui.button("Back up now").clicked() {
+                actions.push(UiAction::BackupNow);
+            }
+            if ui.button("Delete old backups").clicked() {
+                actions.push(UiAction::PruneBackups);
+            }
+        });
+        if let Some(what) = busy {
+            ui.spinner();
+            ui.label(what);
         }
     });
     ui.label(

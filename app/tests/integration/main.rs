@@ -15,6 +15,8 @@
 //! are what runs there.
 
 #![cfg(unix)]
+// Test peers (servers, readers) are the test's threads, not the app's.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 mod desktop;

@@ -391,9 +391,10 @@ fn history_tab_searches_and_acts_on_saved_utterances() {
     );
     h.get_by_label("Nothing saved yet. What you dictate is kept here.");
     // The window answers with results.
+    // (as view rows, made the way the store worker makes them)
     h.state_mut().ui.history.results = vec![
-        stored(2_000_000, "Add apples to the shopping list", true),
-        stored(1_000_000, "Turn on the kitchen lights", false),
+        store::worker::row(&stored(2_000_000, "Add apples to the shopping list", true)),
+        store::worker::row(&stored(1_000_000, "Turn on the kitchen lights", false)),
     ];
     h.run();
     h.get_by_label("2 matches");
@@ -475,7 +476,7 @@ fn statistics_view_lists_days_and_profiles() {
     let mut day = store::DayStats::default();
     day.add(&stored(1, "one two three", false));
     day.add(&stored(2, "four five", false));
-    h.state_mut().ui.history.stats = vec![(20_421, "kids".into(), day)];
+    h.state_mut().ui.history.stats = vec![store::worker::day_row(20_421, "kids", &day)];
     h.run();
     h.get_by_label("Statistics").click();
     h.run();
@@ -548,6 +549,27 @@ fn settings_edit_backup_retention_and_ask_for_a_backup() {
     h.run();
     let draft = h.state().ui.draft.clone().expect("draft");
     assert_eq!(draft.backup.dir, "/mnt/usb/backups");
+}
+
+/// While the store worker backs up, the window says so and offers no
+/// second backup; the worker's answer (a notice) ends it.
+#[test]
+fn a_backup_in_progress_is_shown_and_not_asked_twice() {
+    let mut h = window_of_height(snapshot(DictationState::Idle), 2000.0);
+    h.state_mut().ui.view = View::Dashboard(Tab::Settings);
+    h.state_mut().ui.store_busy = Some("Backing up…");
+    // The spinner repaints for ever: step, not run.
+    h.run_steps(3);
+    h.get_by_label("Backing up…");
+    h.get_by_label("Back up now").click();
+    h.run_steps(3);
+    assert!(h.state().actions.is_empty(), "{:?}", h.state().actions);
+    h.state_mut().ui.store_busy = None;
+    h.run();
+    assert!(h.query_by_label("Backing up…").is_none());
+    h.get_by_label("Back up now").click();
+    h.run();
+    assert_eq!(h.state().actions, [UiAction::BackupNow]);
 }
 
 fn household(active: &str, admin_pin: &str) -> Settings {

@@ -1,5 +1,8 @@
-//! Every type that crosses a thread boundary in the dictation pipeline.
-//! Plain data only: no I/O, no handles.
+//! Every type that crosses a thread boundary: the dictation pipeline's
+//! (here) and the store worker's ([`history`]). Plain data only: no I/O, no
+//! handles.
+
+pub mod history;
 
 use std::time::{Duration, Instant};
 
