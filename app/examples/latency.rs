@@ -44,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         path: "synthetic 48 kHz stereo".into(),
         audio: Arc::new(audio),
         realtime: true,
+        gate: None,
     };
     let pipeline = Pipeline::start(source, AsrWorkerConfig::new(url), Some(observer))?;
     let deadline = Instant::now() + Duration::from_secs(u64::from(seconds) + 10);

@@ -41,6 +41,9 @@ pub enum Source {
         audio: Arc<WavAudio>,
         /// Pace like a live microphone.
         realtime: bool,
+        /// Voice activation, as for a microphone (the core's lifecycle
+        /// tests run it on a file). `None` sends everything.
+        gate: Option<VadConfig>,
     },
 }
 
@@ -71,8 +74,7 @@ fn run(
     events: &SyncSender<PipelineEvent>,
 ) {
     let mut gate = match &source {
-        Source::Microphone { gate, .. } => gate.map(Gate::new),
-        Source::Wav { .. } => None,
+        Source::Microphone { gate, .. } | Source::Wav { gate, .. } => gate.map(Gate::new),
     };
     let (running, mut reader, name, rate, channels) = match start(source, stop) {
         Ok(started) => started,
@@ -185,6 +187,7 @@ fn start(source: Source, stop: &Arc<AtomicBool>) -> Result<Started, String> {
             path,
             audio,
             realtime,
+            ..
         } => {
             let rate = audio.sample_rate;
             let channels = audio.channels;

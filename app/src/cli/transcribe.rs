@@ -53,6 +53,7 @@ pub fn run(args: &TranscribeArgs) -> ExitCode {
         path: args.file.clone(),
         audio: Arc::new(audio),
         realtime: args.realtime,
+        gate: None,
     };
     let started = std::time::Instant::now();
     let pipeline = match Pipeline::start(source, config, None) {

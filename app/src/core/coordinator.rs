@@ -6,25 +6,27 @@
 
 use crate::telemetry::metrics;
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::commands::{self, Commands, Outputs, Pending, Reply};
-use super::replace;
+use super::commands::{self, Commands, Outputs};
+use super::history::{self, History};
+use super::household::{Household, Refusal};
 use super::route::{self, Route};
+pub use super::snapshot::{CoreInput, Observer, Snapshot, SnapshotCell};
 use super::state::{self, Action, Facts};
+use super::typing_queue::TypingQueue;
 use crate::asr::AsrWorkerConfig;
 use crate::asr::transcript::NewWords;
 use crate::audio::vad::VadConfig;
 use crate::audio::worker::Source;
 use crate::config::settings::{HotkeyMode, Settings};
-use crate::integrations::deliver::Delivered;
 use crate::integrations::speech::SpeechEvent;
 use crate::integrations::typing::{TypeJob, TypeResult};
-use crate::messages::{Command, DictationState, Level, PipelineEvent, TypedOutcome, Utterance};
+use crate::messages::{Command, Level, PipelineEvent, TypedOutcome, Utterance};
 use crate::runtime::Pipeline;
 use crate::store::{self, records};
 
@@ -32,138 +34,10 @@ use crate::store::{self, records};
 const PIPELINE_POLL: Duration = Duration::from_millis(20);
 /// Commands queued for the core.
 const INBOX: usize = 256;
-/// Finished utterances kept in the snapshot's log.
-const LOG_LEN: usize = 200;
 /// Level readings (100 ms each) kept for the waveform.
 const WAVEFORM_LEN: usize = 80;
 /// A peak below this counts as silence for the silent-microphone warning.
 const SILENCE_PEAK: f32 = 0.01;
-/// The typing job id of a re-typed utterance: after every live one, and
-/// matching no session.
-const RETYPE: u64 = u64::MAX;
-/// How long a re-type waits before typing: the window hides itself when it
-/// asks, and the focus must first go back to the window the user was in.
-const RETYPE_FOCUS_WAIT: Duration = Duration::from_millis(400);
-/// Wrong PINs in a row before PINs must wait.
-const PIN_TRIES: u32 = 3;
-/// The first wait after too many wrong PINs.
-const PIN_WAIT: Duration = Duration::from_secs(30);
-/// How often utterances the store could not take are tried again.
-const SAVE_RETRY: Duration = Duration::from_secs(2);
-
-/// What the GUI and tray draw. Cheap to clone: the log is shared.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    /// The state machine's visible state.
-    pub state: DictationState,
-    /// The user paused dictation (the state may still show an utterance
-    /// that is finishing).
-    pub paused: bool,
-    /// One line saying what is happening or what went wrong.
-    pub status: String,
-    /// Committed text of the utterance being dictated (or the last one).
-    pub committed: String,
-    /// Tentative text that may still change.
-    pub tentative: String,
-    /// The latest input level.
-    pub level: Level,
-    /// Recent peaks, oldest first, for the waveform.
-    pub waveform: Vec<f32>,
-    /// Finished utterances, oldest first.
-    pub log: Arc<Vec<Utterance>>,
-    /// Finished utterances the store could not take yet (kept in memory and
-    /// retried).
-    pub unsaved: usize,
-    /// Changes whenever the stored history changes (the History tab searches
-    /// again).
-    pub history_rev: u64,
-    /// The words of the utterance that Undo would put back.
-    pub undo: Option<String>,
-    /// Problems the user should read (settings, typing, hotkey, tray).
-    pub notices: Vec<String>,
-    /// How the global hotkey listens ([`Command::HotkeyPath`]).
-    pub hotkey: String,
-    /// The settings in force.
-    pub settings: Arc<Settings>,
-    /// Commands waiting in the outbox, oldest first.
-    pub outbox: Vec<Pending>,
-    /// Why commands wait (empty when delivery is fine).
-    pub delivery_status: String,
-    /// The newest reply to a command.
-    pub reply: Option<Reply>,
-    /// The profile in use.
-    pub profile: String,
-    /// Its settings need an admin's PIN (kid and guest profiles).
-    pub locked: bool,
-    /// ElevenLabs voices, (id, name), once loaded.
-    pub voices: Arc<Vec<(String, String)>>,
-    /// The speech server as its supervisor last saw it.
-    pub server: Option<crate::server::ServerReport>,
-}
-
-impl Snapshot {
-    /// The newest finished utterance's text.
-    #[must_use]
-    pub fn last_transcript(&self) -> Option<&str> {
-        self.log.last().map(|u| u.text.as_str())
-    }
-}
-
-/// Input of the core thread.
-#[derive(Debug)]
-pub enum CoreInput {
-    /// A user's request.
-    Command(Command),
-    /// What the typing thread did.
-    Typed(TypeResult),
-    /// How an outbox delivery went.
-    Delivered(Delivered),
-    /// What the speech thread did.
-    Speech(SpeechEvent),
-    /// The ElevenLabs voices, (id, name), or why they could not be listed.
-    Voices(Result<Vec<(String, String)>, String>),
-    /// The speech server's supervisor saw a change.
-    Server(crate::server::ServerReport),
-}
-
-/// Called with every new snapshot, on the core thread: must not block.
-pub type Observer = Box<dyn Fn(&Arc<Snapshot>) + Send>;
-
-/// The latest snapshot and who wants to hear of the next one.
-#[derive(Clone, Default)]
-pub struct SnapshotCell {
-    latest: Arc<Mutex<Arc<Snapshot>>>,
-    observers: Arc<Mutex<Vec<Observer>>>,
-}
-
-impl SnapshotCell {
-    /// The newest snapshot.
-    #[must_use]
-    pub fn get(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.latest.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Calls `f` with each snapshot published from now on.
-    pub fn watch(&self, f: Observer) {
-        self.observers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(f);
-    }
-
-    fn publish(&self, snapshot: Snapshot) {
-        let snapshot = Arc::new(snapshot);
-        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&snapshot);
-        for observer in self
-            .observers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            observer(&snapshot);
-        }
-    }
-}
 
 /// How the core starts.
 pub struct CoreOptions {
@@ -179,7 +53,17 @@ pub struct CoreOptions {
     pub store: store::Shared,
     /// The threads commands use (delivery, speech, notifications).
     pub outputs: Outputs,
+    /// Starts an utterance's pipeline (`None`: [`Pipeline::start`], from the
+    /// microphone). Tests give a WAV source and a scripted server here, so
+    /// the whole lifecycle runs without a sound card.
+    pub pipelines: Option<PipelineStarter>,
 }
+
+/// Starts an utterance's pipeline from a source (the microphone, with the
+/// voice-activation gate when it waits for speech) and the speech worker's
+/// settings.
+pub type PipelineStarter =
+    Arc<dyn Fn(Source, AsrWorkerConfig) -> std::io::Result<Pipeline> + Send + Sync>;
 
 /// The core's inbox, both ends.
 pub type Channel = (SyncSender<CoreInput>, Receiver<CoreInput>);
@@ -284,7 +168,6 @@ struct Coordinator {
     cell: SnapshotCell,
     settings: Arc<Settings>,
     settings_path: Option<PathBuf>,
-    typer: Option<SyncSender<TypeJob>>,
     paused: bool,
     active: Option<Session>,
     flushing: Vec<Session>,
@@ -297,44 +180,37 @@ struct Coordinator {
     tentative: String,
     level: Level,
     waveform: VecDeque<f32>,
-    log: Arc<Vec<Utterance>>,
     notices: Vec<String>,
     hotkey_path: String,
     hotkey_held: bool,
-    /// Words waiting to be typed, oldest first (see `release_typing`).
-    to_type: VecDeque<TypeJob>,
-    typed_anything: bool,
+    /// Words waiting to be typed, in the order they may go.
+    typing: TypingQueue,
     dirty: bool,
-    store: store::Shared,
-    /// Finished utterances waiting for the store, oldest first, with their
-    /// session ids.
-    unsaved: VecDeque<(u64, store::Utterance)>,
-    next_save: Option<Instant>,
-    history_rev: u64,
-    deleted: Option<store::Utterance>,
+    /// The store, the transcript log, and what waits for the store.
+    history: History,
     commands: Commands,
     /// What became of the last command, for the status line.
     command_status: Option<String>,
-    /// A kid or guest profile's settings were opened with an admin's PIN.
-    unlocked: bool,
+    /// The PIN gate: settings unlocked, wrong PINs and their wait.
+    household: Household,
+    /// How sessions start their pipelines.
+    pipelines: Option<PipelineStarter>,
     /// The core's own inbox, for work it starts on other threads.
     inbox: Option<SyncSender<CoreInput>>,
     /// ElevenLabs voices, once loaded.
     voices: Arc<Vec<(String, String)>>,
     server: Option<crate::server::ServerReport>,
-    /// Wrong PINs in a row, and until when PINs are not even checked.
-    pin_failures: u32,
-    pin_wait_until: Option<Instant>,
 }
 
 impl Coordinator {
     fn new(options: CoreOptions, cell: SnapshotCell) -> Self {
         let commands = Commands::new(options.outputs, options.store.get().as_deref());
+        let mut notices = options.notices;
+        let history = History::open(options.store, &mut notices);
         let mut me = Self {
             cell,
             settings: Arc::new(options.settings),
             settings_path: options.settings_path,
-            typer: options.typer,
             paused: false,
             active: None,
             flushing: Vec::new(),
@@ -346,126 +222,22 @@ impl Coordinator {
             tentative: String::new(),
             level: Level::default(),
             waveform: VecDeque::with_capacity(WAVEFORM_LEN),
-            log: Arc::new(Vec::new()),
-            notices: options.notices,
+            notices,
             hotkey_path: String::new(),
             hotkey_held: false,
-            to_type: VecDeque::new(),
-            typed_anything: false,
+            typing: TypingQueue::new(options.typer),
             dirty: true,
-            store: options.store,
-            unsaved: VecDeque::new(),
-            next_save: None,
-            history_rev: 0,
-            deleted: None,
+            history,
             commands,
             command_status: None,
-            unlocked: false,
+            household: Household::default(),
+            pipelines: options.pipelines,
             inbox: None,
-            pin_failures: 0,
-            pin_wait_until: None,
             voices: Arc::new(Vec::new()),
             server: None,
         };
         me.status = me.ready_status();
-        me.load_log();
         me
-    }
-
-    /// Starts the transcript log with the newest stored utterances.
-    fn load_log(&mut self) {
-        let Some(store) = self.store.get() else {
-            return;
-        };
-        let query = store::Query {
-            limit: LOG_LEN,
-            ..store::Query::default()
-        };
-        match store.search(&query) {
-            Ok(found) => {
-                self.log = Arc::new(found.into_iter().rev().map(log_entry).collect());
-            }
-            Err(e) => self
-                .notices
-                .push(format!("the history could not be read: {e}")),
-        }
-    }
-
-    /// Adds one utterance to the store, opening it if needed; `Ok(None)`
-    /// when there is no store at all.
-    fn add(&self, record: &store::Utterance) -> Result<Option<u64>, store::StoreError> {
-        self.store
-            .get_or_open()?
-            .map(|s| s.add_utterance(record))
-            .transpose()
-    }
-
-    /// Saves a finished utterance (durably) before it is reported; keeps
-    /// it in memory when the store cannot take it. Returns its store id.
-    fn save(&mut self, session: u64, record: store::Utterance) -> Option<u64> {
-        if !self.unsaved.is_empty() {
-            // Keep the order: older unsaved utterances go first.
-            self.unsaved.push_back((session, record));
-            self.flush_unsaved();
-            return None;
-        }
-        match self.add(&record) {
-            Ok(Some(id)) => Some(id),
-            Ok(None) => None,
-            Err(e) => {
-                // redb takes no more writes after a failed one until the file
-                // is opened again: the retry reopens it.
-                self.store.forget();
-                self.notices.push(format!(
-                    "the last utterance could not be saved ({e}); it is kept in memory and saved as soon as possible"
-                ));
-                self.unsaved.push_back((session, record));
-                self.next_save = Some(Instant::now() + SAVE_RETRY);
-                None
-            }
-        }
-    }
-
-    /// Tries again to save what the store could not take.
-    fn flush_unsaved(&mut self) {
-        let mut saved = 0;
-        while let Some((session, record)) = self.unsaved.front() {
-            match self.add(record) {
-                Ok(Some(id)) => {
-                    let session = *session;
-                    let text = record.text.clone();
-                    self.unsaved.pop_front();
-                    saved += 1;
-                    if let Some(u) = Arc::make_mut(&mut self.log)
-                        .iter_mut()
-                        .find(|u| u.saved.is_none() && u.id == session && u.text == text)
-                    {
-                        u.saved = Some(id);
-                    }
-                }
-                // No store at all: nothing to wait for (and no busy retry).
-                Ok(None) => {
-                    self.next_save = None;
-                    return;
-                }
-                Err(e) => {
-                    self.store.forget();
-                    tracing::warn!("store still unavailable: {e}");
-                    self.next_save = Some(Instant::now() + SAVE_RETRY);
-                    break;
-                }
-            }
-        }
-        if saved > 0 {
-            self.dirty = true;
-            self.history_rev += 1;
-            if self.unsaved.is_empty() {
-                self.next_save = None;
-                self.notices.push(format!(
-                    "saved {saved} utterance(s) that were waiting for the store"
-                ));
-            }
-        }
     }
 
     fn run(mut self, inbox: &Receiver<CoreInput>) {
@@ -474,15 +246,20 @@ impl Coordinator {
             if self.dirty {
                 self.publish();
             }
-            if self.next_save.is_some_and(|t| Instant::now() >= t) {
-                self.flush_unsaved();
+            if self
+                .history
+                .next_save()
+                .is_some_and(|t| Instant::now() >= t)
+                && self.history.flush(&mut self.notices)
+            {
+                self.dirty = true;
             }
             self.commands.pump(&self.settings);
             let running = self.active.is_some()
                 || !self.flushing.is_empty()
                 || self.monitor.is_some()
-                || !self.to_type.is_empty();
-            let wake = [self.next_save, self.commands.next_wake()]
+                || !self.typing.is_empty();
+            let wake = [self.history.next_save(), self.commands.next_wake()]
                 .into_iter()
                 .flatten()
                 .min();
@@ -502,7 +279,7 @@ impl Coordinator {
                 Ok(CoreInput::Command(command)) => self.on_command(&command),
                 Ok(CoreInput::Typed(result)) => self.on_typed(result),
                 Ok(CoreInput::Delivered(d)) => {
-                    let store = self.store.get();
+                    let store = self.history.store().get();
                     self.commands
                         .on_delivered(d, store.as_deref(), &self.settings);
                     self.absorb_command_news();
@@ -541,48 +318,7 @@ impl Coordinator {
         // Dropping a pipeline stops and joins its threads; the server's last
         // words are not awaited at quit.
         self.flushing.clear();
-        if !self.unsaved.is_empty() {
-            self.flush_unsaved();
-        }
-        self.keep_unsaved_in_a_file();
-    }
-
-    /// At quit, writes what the store still could not take beside it (the
-    /// next start imports it); when even that fails, into the log.
-    fn keep_unsaved_in_a_file(&mut self) {
-        if self.unsaved.is_empty() {
-            return;
-        }
-        let records: Vec<_> = self.unsaved.drain(..).map(|(_, u)| u).collect();
-        let stamp = records::micros(SystemTime::now());
-        let file = self
-            .store
-            .path()
-            .and_then(Path::parent)
-            .map(|dir| dir.join(format!("{}{stamp}.json", store::export::UNSAVED_PREFIX)));
-        let result = match &file {
-            Some(file) => store::export::write_unsaved(file, records.clone()).map(|()| file),
-            None => Err(store::StoreError::Io {
-                path: PathBuf::new(),
-                detail: "there is no data folder".into(),
-            }),
-        };
-        match result {
-            Ok(file) => tracing::warn!(
-                "{} utterance(s) the store could not take were written to {}; the next start adds them",
-                records.len(),
-                file.display()
-            ),
-            Err(e) => {
-                for u in &records {
-                    // The last place left to keep them: the log the user can read.
-                    tracing::error!(
-                        "quitting with an utterance that could not be saved ({e}): {:?}",
-                        u.text
-                    );
-                }
-            }
-        }
+        self.history.close(&mut self.notices);
     }
 
     fn on_command(&mut self, command: &Command) {
@@ -607,13 +343,11 @@ impl Coordinator {
             Command::DismissNotices => self.notices.clear(),
             Command::WithdrawNotice(text) => self.notices.retain(|n| n != text),
             Command::SetFavourite { id, favourite } => {
-                let favourite = *favourite;
-                self.change_history("mark the favourite", |s| {
-                    s.update(*id, |u| u.favourite = favourite).map(drop)
-                });
+                self.history
+                    .set_favourite(*id, *favourite, &mut self.notices);
             }
-            Command::DeleteUtterance(id) => self.delete(*id),
-            Command::UndoDelete => self.undo_delete(),
+            Command::DeleteUtterance(id) => self.history.delete(*id, &mut self.notices),
+            Command::UndoDelete => self.history.undo_delete(&mut self.notices),
             Command::Retype(id) => self.retype(*id),
             Command::RetryOutbox => self.commands.retry_now(),
             Command::StopSpeaking => self.commands.stop_speaking(),
@@ -621,7 +355,7 @@ impl Coordinator {
             Command::LoadVoices => self.load_voices(),
             Command::SwitchProfile { name, pin } => self.switch_profile(name, pin.as_ref()),
             Command::Unlock(pin) => self.unlock(pin),
-            Command::Lock => self.unlocked = false,
+            Command::Lock => self.household.lock(),
             Command::SetSecret { name, value } => self.set_secret(name, value.as_ref()),
             _ => {}
         }
@@ -644,87 +378,17 @@ impl Coordinator {
         }
     }
 
-    /// Runs a change on the store; a failure becomes a notice.
-    fn change_history(
-        &mut self,
-        what: &str,
-        change: impl FnOnce(&store::Store) -> Result<(), store::StoreError>,
-    ) -> bool {
-        let result = match self.store.get_or_open() {
-            Ok(Some(s)) => change(&s),
-            Ok(None) => {
-                self.notices
-                    .push(format!("cannot {what}: there is no history store"));
-                return false;
-            }
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(()) => {
-                self.history_rev += 1;
-                true
-            }
-            Err(e) => {
-                if e.is_transient() {
-                    self.store.forget();
-                }
-                self.notices.push(format!("cannot {what}: {e}"));
-                false
-            }
-        }
-    }
-
-    fn delete(&mut self, id: u64) {
-        let mut removed = None;
-        if self.change_history("delete the utterance", |s| {
-            removed = Some(s.delete(id)?);
-            Ok(())
-        }) {
-            self.deleted = removed;
-            Arc::make_mut(&mut self.log).retain(|u| u.saved != Some(id));
-        }
-    }
-
-    fn undo_delete(&mut self) {
-        let Some(u) = self.deleted.take() else { return };
-        let back = u.clone();
-        if self.change_history("put the utterance back", |s| {
-            s.put_utterance(&back).map(drop)
-        }) {
-            let log = Arc::make_mut(&mut self.log);
-            let at = log
-                .iter()
-                .position(|e| e.saved.is_some_and(|s| s > u.id))
-                .unwrap_or(log.len());
-            log.insert(at, log_entry(u));
-        } else {
-            self.deleted = Some(u);
-        }
-    }
-
     fn retype(&mut self, id: u64) {
-        let found = self.store.get().map(|s| s.utterance(id));
-        let text = match found {
-            Some(Ok(Some(u))) => u.text,
-            Some(Ok(None)) => return self.notices.push(format!("there is no utterance {id}")),
-            Some(Err(e)) => return self.notices.push(format!("cannot re-type: {e}")),
-            None => {
-                return self
-                    .notices
-                    .push("cannot re-type: there is no history store".into());
-            }
+        let text = match self.history.text_of(id) {
+            Ok(text) => text,
+            Err(why) => return self.notices.push(why),
         };
         if !self.settings.typing.enabled {
             self.notices
                 .push("typing is off (Settings → Typing); the words were not typed".into());
             return;
         }
-        self.to_type.push_back(TypeJob {
-            utterance: RETYPE,
-            text: replace::apply(&text, &self.settings.replacements),
-            settings: self.settings.typing.clone(),
-            focus_wait: RETYPE_FOCUS_WAIT,
-        });
+        self.typing.retype(&text, &self.settings);
         self.release_typing();
     }
 
@@ -754,7 +418,7 @@ impl Coordinator {
         let standby_changed = self.settings.voice_activation != settings.voice_activation
             || self.settings.audio != settings.audio
             || self.settings.server != settings.server;
-        if let (Some(store), Ok(toml)) = (self.store.get(), toml::to_string(&settings))
+        if let (Some(store), Ok(toml)) = (self.history.store().get(), toml::to_string(&settings))
             && let Err(e) = store.save_settings(&toml)
         {
             tracing::warn!("settings not copied to the store: {e}");
@@ -855,7 +519,11 @@ impl Coordinator {
             gate: gated.then(|| VadConfig::from_settings(va.sensitivity, va.silence_stop_secs)),
         };
         let config = AsrWorkerConfig::new(self.settings.server.url.clone());
-        match Pipeline::start(source, config, None) {
+        let started = match &self.pipelines {
+            Some(start) => start(source, config),
+            None => Pipeline::start(source, config, None),
+        };
+        match started {
             Ok(pipeline) => {
                 if !gated {
                     self.error = None;
@@ -1129,27 +797,23 @@ impl Coordinator {
                     final_text_ms: session.stopped.map(|t| ms(now - t)),
                     ..store::Latencies::default()
                 },
-                went: destination(&session.typed),
+                went: history::destination(&session.typed),
             };
             // Saved before the utterance is reported anywhere.
             let (saved, typed) = match &session.route {
                 Route::Command(command) => self.finish_command(id, command, record),
-                _ => (self.save(id, record), session.typed.clone()),
+                _ => (
+                    self.history.save(id, record, &mut self.notices),
+                    session.typed.clone(),
+                ),
             };
-            if saved.is_some() {
-                self.history_rev += 1;
-            }
-            let log = Arc::make_mut(&mut self.log);
-            log.push(Utterance {
+            self.history.record(Utterance {
                 id,
                 at,
                 text: text.to_owned(),
                 typed,
                 saved,
             });
-            if log.len() > LOG_LEN {
-                log.remove(0);
-            }
         }
         if !self.listening() {
             self.committed = text.to_owned();
@@ -1181,7 +845,7 @@ impl Coordinator {
         command: &str,
         record: store::Utterance,
     ) -> (Option<u64>, TypedOutcome) {
-        let store = match self.store.get_or_open() {
+        let store = match self.history.store().get_or_open() {
             Ok(s) => s,
             Err(e) => {
                 self.notices
@@ -1213,7 +877,10 @@ impl Coordinator {
                     .push(format!("{why}; its words are kept in the history"));
                 record.went = store::Destination::Nowhere { why: why.clone() };
                 self.command_status = Some(why.clone());
-                (self.save(id, record), TypedOutcome::NotTyped(why))
+                (
+                    self.history.save(id, record, &mut self.notices),
+                    TypedOutcome::NotTyped(why),
+                )
             }
         }
     }
@@ -1246,97 +913,45 @@ impl Coordinator {
         self.absorb_command_news();
         if let (Some(u), Some(ms)) = (utterance, speech_ms) {
             let ms = u32::try_from(ms).unwrap_or(u32::MAX);
-            self.change_history("record the speech latency", |s| {
-                s.update(u, |r| r.latency.speech_ms = Some(ms)).map(drop)
-            });
+            self.history.set_speech_ms(u, ms, &mut self.notices);
         }
     }
 
     /// Whether the settings need an admin's PIN now.
     fn locked(&self) -> bool {
-        let gate =
-            super::policy::settings_gate(&self.settings.all_profiles(), &self.settings.profile());
-        !self.unlocked && gate != super::policy::PinGate::Open
+        self.household.locked(&self.settings)
+    }
+
+    /// Tells the user why a PIN request was refused (and the activity log,
+    /// when it keeps such things).
+    fn refused(&mut self, refusal: Refusal) {
+        self.notices.push(refusal.notice);
+        if let Some(what) = refusal.activity {
+            self.log_activity("pin", &what);
+        }
     }
 
     fn unlock(&mut self, pin: &crate::secrets::Secret) {
-        if !self.pin_may_be_tried() {
-            return;
-        }
-        if super::policy::admin_pin_matches(&self.settings.all_profiles(), pin.expose()) {
-            self.unlocked = true;
-            self.pin_failures = 0;
-        } else {
-            self.wrong_pin("a wrong PIN was entered to open the settings");
-        }
-    }
-
-    /// A 4-digit PIN has 10 000 values: after [`PIN_TRIES`] wrong ones in a
-    /// row, PINs wait [`PIN_WAIT`] (doubling each time) before being checked.
-    fn pin_may_be_tried(&mut self) -> bool {
-        match self.pin_wait_until {
-            Some(t) if Instant::now() < t => {
-                self.notices.push(format!(
-                    "too many wrong PINs: try again in {} s",
-                    t.saturating_duration_since(Instant::now()).as_secs().max(1)
-                ));
-                false
-            }
-            _ => true,
-        }
-    }
-
-    fn wrong_pin(&mut self, what: &str) {
-        self.pin_failures += 1;
-        self.notices.push("wrong PIN".into());
-        self.log_activity("pin", what);
-        if self.pin_failures >= PIN_TRIES {
-            let doublings = (self.pin_failures - PIN_TRIES).min(6);
-            self.pin_wait_until = Some(Instant::now() + PIN_WAIT * (1 << doublings));
+        if let Err(r) = self
+            .household
+            .unlock(&self.settings, pin.expose(), Instant::now())
+        {
+            self.refused(r);
         }
     }
 
     fn switch_profile(&mut self, name: &str, pin: Option<&crate::secrets::Secret>) {
-        let all = self.settings.all_profiles();
-        let Some(to) = all.iter().find(|p| p.name == name) else {
-            self.notices
-                .push(format!("there is no profile named {name:?}"));
-            return;
-        };
-        let current = self.settings.profile();
-        let gate = super::policy::switch_gate(&all, &current, to);
-        if gate != super::policy::PinGate::Open && !self.unlocked {
-            if pin.is_some() && !self.pin_may_be_tried() {
-                return;
-            }
-            let ok = pin.is_some_and(|p| gate.opens_with(&all, to, p.expose()));
-            if pin.is_some() && !ok {
-                self.wrong_pin(&format!(
-                    "a wrong PIN was entered to switch from {} to {name}",
-                    current.name
-                ));
-                return;
-            }
-            if !ok {
-                self.notices.push(match gate {
-                    super::policy::PinGate::ProfilePin => {
-                        format!("the {name} profile's PIN is needed")
-                    }
-                    _ => format!(
-                        "an admin's PIN is needed to leave the {} profile",
-                        current.name
-                    ),
-                });
-                self.log_activity(
-                    "pin",
-                    &format!("refused a switch from {} to {name}", current.name),
-                );
-                return;
-            }
+        let pin = pin.map(crate::secrets::Secret::expose);
+        if let Err(r) = self
+            .household
+            .may_switch(&self.settings, name, pin, Instant::now())
+        {
+            return self.refused(r);
         }
+        let from = self.settings.profile().name;
         let mut settings = (*self.settings).clone();
         settings.active_profile = name.to_owned();
-        self.unlocked = false;
+        self.household.lock();
         if let Some(path) = &self.settings_path
             && let Err(e) = settings.save(path)
         {
@@ -1346,19 +961,12 @@ impl Coordinator {
             ));
         }
         self.settings = Arc::new(settings);
-        self.log_activity(
-            "profile",
-            &format!("switched from {} to {name}", current.name),
-        );
+        self.log_activity("profile", &format!("switched from {from} to {name}"));
         self.status = format!("Profile: {name}");
     }
 
     fn log_activity(&mut self, kind: &str, message: &str) {
-        if let Some(s) = self.store.get()
-            && let Err(e) = s.log_activity(kind, message)
-        {
-            tracing::warn!("activity log: {e}");
-        }
+        self.history.log_activity(kind, message);
     }
 
     fn test_webhook(&mut self) {
@@ -1450,64 +1058,23 @@ impl Coordinator {
     }
 
     fn type_piece(&mut self, id: u64, piece: &str) {
-        if !self.settings.typing.enabled {
-            return;
-        }
-        let text = replace::apply(piece, &self.settings.replacements);
-        let text = if self.typed_anything {
-            format!(" {text}")
-        } else {
-            text
-        };
-        self.typed_anything = true;
-        let job = TypeJob {
-            utterance: id,
-            text,
-            settings: self.settings.typing.clone(),
-            focus_wait: Duration::ZERO,
-        };
-        self.to_type.push_back(job);
+        self.typing.piece(id, piece, &self.settings);
         self.release_typing();
     }
 
-    /// Hands queued words to the typing thread, in utterance order: words
-    /// of a newer utterance wait while an older one is still finishing (its
-    /// last words come with its final transcript), and everything waits
-    /// while the push-to-talk hotkey is held, because the X server then
-    /// sends every key to the hotkey's grab instead of the focused window.
-    /// A full typing queue keeps the words here for the next round.
+    /// Hands queued words to the typing thread ([`TypingQueue::release`]
+    /// says in which order); words that can never be typed are noted on
+    /// their utterances.
     fn release_typing(&mut self) {
-        if self.hotkey_held && self.settings.hotkey.mode == HotkeyMode::PushToTalk {
-            return;
-        }
+        let held = self.hotkey_held && self.settings.hotkey.mode == HotkeyMode::PushToTalk;
         let oldest_finishing = self.flushing.iter().map(|s| s.id).min();
-        while let Some(job) = self.to_type.front() {
-            if oldest_finishing.is_some_and(|oldest| job.utterance > oldest) {
-                return;
+        let mut told = false;
+        for lost in self.typing.release(held, oldest_finishing) {
+            if lost.notice && !told {
+                told = true;
+                self.notices.push(lost.why.clone());
             }
-            let Some(typer) = &self.typer else {
-                let id = job.utterance;
-                self.to_type.clear();
-                self.set_typed(id, TypedOutcome::NotTyped("typing is unavailable".into()));
-                return;
-            };
-            let Some(job) = self.to_type.pop_front() else {
-                return;
-            };
-            match typer.try_send(job) {
-                Ok(()) => {}
-                Err(mpsc::TrySendError::Full(job)) => {
-                    self.to_type.push_front(job);
-                    return;
-                }
-                Err(mpsc::TrySendError::Disconnected(job)) => {
-                    let why = "the typing thread stopped; words not typed".to_owned();
-                    self.notices.push(why.clone());
-                    self.set_typed(job.utterance, TypedOutcome::NotTyped(why));
-                    self.to_type.clear();
-                    return;
-                }
-            }
+            self.set_typed(lost.utterance, TypedOutcome::NotTyped(lost.why));
         }
     }
 
@@ -1535,22 +1102,7 @@ impl Coordinator {
             s.typed = outcome;
             return;
         }
-        let went = destination(&outcome);
-        if let Some((_, u)) = self.unsaved.iter_mut().find(|(s, _)| *s == id) {
-            u.went = went.clone();
-        }
-        let Some(u) = Arc::make_mut(&mut self.log).iter_mut().find(|u| u.id == id) else {
-            return;
-        };
-        u.typed = outcome;
-        if let (Some(key), Some(store)) = (u.saved, self.store.get()) {
-            match store.update(key, |u| u.went = went) {
-                Ok(_) => self.history_rev += 1,
-                Err(e) => self.notices.push(format!(
-                    "could not note in the history that typing failed: {e}"
-                )),
-            }
-        }
+        self.history.set_typed(id, outcome, &mut self.notices);
     }
 
     fn publish(&mut self) {
@@ -1569,10 +1121,10 @@ impl Coordinator {
             tentative: self.tentative.clone(),
             level: self.level,
             waveform: self.waveform.iter().copied().collect(),
-            log: Arc::clone(&self.log),
-            unsaved: self.unsaved.len(),
-            history_rev: self.history_rev,
-            undo: self.deleted.as_ref().map(|u| u.text.clone()),
+            log: Arc::clone(self.history.log()),
+            unsaved: self.history.unsaved(),
+            history_rev: self.history.rev(),
+            undo: self.history.undo_text(),
             notices: self.notices.clone(),
             hotkey: self.hotkey_path.clone(),
             settings: Arc::clone(&self.settings),
@@ -1585,119 +1137,5 @@ impl Coordinator {
             server: self.server.clone(),
         };
         self.cell.publish(snapshot);
-    }
-}
-
-/// The transcript log's entry for a stored utterance (no session: it came
-/// from the store).
-fn log_entry(u: store::Utterance) -> Utterance {
-    Utterance {
-        id: 0,
-        at: u.at(),
-        typed: outcome(&u.went),
-        saved: Some(u.id),
-        text: u.text,
-    }
-}
-
-/// What the transcript log says of a stored destination.
-fn outcome(went: &store::Destination) -> TypedOutcome {
-    match went {
-        store::Destination::Typed => TypedOutcome::Typed,
-        store::Destination::N8n => TypedOutcome::NotTyped("sent to n8n".into()),
-        store::Destination::Nowhere { why } => TypedOutcome::NotTyped(why.clone()),
-    }
-}
-
-/// Where the store says an utterance's words went.
-fn destination(typed: &TypedOutcome) -> store::Destination {
-    match typed {
-        TypedOutcome::Typed => store::Destination::Typed,
-        TypedOutcome::Off => store::Destination::Nowhere {
-            why: "typing off".into(),
-        },
-        TypedOutcome::NotTyped(why) => store::Destination::Nowhere { why: why.clone() },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    use super::*;
-    use crate::store::testing::{SmallDisk, utterance as record};
-
-    /// A full disk: the finished utterance stays in memory (and is said to),
-    /// retries fail while the disk is full, and once space is back the
-    /// store is opened again and takes it, in order.
-    #[test]
-    fn a_full_disk_keeps_finished_utterances_in_memory_until_they_can_be_saved() {
-        let limit = Arc::new(AtomicU64::new(4 << 20));
-        let memory = Arc::new(redb::backends::InMemoryBackend::new());
-        let shared = {
-            let (limit, memory) = (Arc::clone(&limit), Arc::clone(&memory));
-            store::Shared::with_opener(move || {
-                let disk = SmallDisk {
-                    inner: Arc::clone(&memory),
-                    limit: Arc::clone(&limit),
-                };
-                store::Store::with_backend(disk, Path::new("/small/disk.redb"))
-            })
-        };
-        let mut core = Coordinator::new(
-            CoreOptions {
-                settings: Settings::default(),
-                settings_path: None,
-                notices: Vec::new(),
-                typer: None,
-                store: shared.clone(),
-                outputs: Default::default(),
-            },
-            SnapshotCell::default(),
-        );
-        // Fill the disk.
-        let filler = "words that fill the disk ".repeat(40);
-        let store = shared.get_or_open().expect("open").expect("store");
-        let mut n = 1;
-        while store.add_utterance(&record(n, &filler)).is_ok() {
-            n += 1;
-        }
-        drop(store);
-        shared.forget();
-
-        assert_eq!(
-            core.save(7, record(1 << 50, "first after the disk filled")),
-            None
-        );
-        assert_eq!(core.save(8, record(1 << 51, "second")), None);
-        assert_eq!(core.unsaved.len(), 2);
-        assert!(
-            core.notices
-                .iter()
-                .any(|n| n.contains("is full") && n.contains("kept in memory")),
-            "{:?}",
-            core.notices
-        );
-        core.flush_unsaved();
-        assert_eq!(core.unsaved.len(), 2, "still full: still kept");
-
-        limit.store(64 << 20, Ordering::SeqCst);
-        core.flush_unsaved();
-        assert!(core.unsaved.is_empty());
-        assert!(
-            core.notices
-                .iter()
-                .any(|n| n.contains("saved 2 utterance(s)"))
-        );
-        let store = shared.get().expect("reopened");
-        let newest = store
-            .search(&store::Query {
-                limit: 2,
-                ..store::Query::default()
-            })
-            .expect("search");
-        let texts: Vec<_> = newest.iter().map(|u| u.text.as_str()).collect();
-        assert_eq!(texts, ["second", "first after the disk filled"]);
     }
 }

@@ -166,6 +166,7 @@ impl Runtime {
                 typer,
                 store: shared,
                 outputs,
+                pipelines: None,
             },
             (inbox.clone(), rx),
         )

@@ -37,6 +37,7 @@ fn source(samples: &[i16]) -> Source {
             channels: 1,
         }),
         realtime: false,
+        gate: None,
     }
 }
 

@@ -24,6 +24,7 @@ mod support;
 
 mod asr_worker;
 mod cli;
+mod core_lifecycle;
 mod delivery;
 mod e2e_commands;
 mod e2e_desktop;

@@ -330,6 +330,7 @@ fn core_with_settings(settings: Settings, store: store::Shared) -> Core {
             typer: None,
             store,
             outputs: Default::default(),
+            pipelines: None,
         },
         core::channel(),
     )
@@ -792,6 +793,7 @@ fn voices_load_through_the_core_and_are_picked_by_name() {
                 secrets: Some(secrets),
                 ..Default::default()
             },
+            pipelines: None,
         },
         core::channel(),
     )
