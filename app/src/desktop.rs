@@ -155,7 +155,7 @@ impl eframe::App for DesktopApp {
             self.bound.clone_from(&snapshot.settings.hotkey.binding);
             self.ui.hotkey_problem = self.hotkey.bind(&self.bound).err();
             if let Some(p) = &self.ui.hotkey_problem {
-                (self.to_core)(Command::Notice(p.clone()));
+                (self.to_core)(Command::Notice(p.clone().into()));
             }
         }
         if self.theme != Some(snapshot.settings.ui.theme) {
@@ -247,7 +247,7 @@ impl DesktopApp {
                     })
                     .collect();
             }
-            Err(e) => (self.to_core)(Command::Notice(e.to_string())),
+            Err(e) => (self.to_core)(Command::Notice(e.to_string().into())),
         }
     }
 }

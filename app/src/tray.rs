@@ -374,7 +374,7 @@ mod linux {
             let mut problem = host_problem(bus.as_ref());
             if let Some(p) = &problem {
                 tracing::warn!("{p}");
-                to_core(Command::Notice(p.clone()));
+                to_core(Command::Notice(p.clone().into()));
             }
             loop {
                 let view = if problem.is_some() && bus.is_some() {

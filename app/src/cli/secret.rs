@@ -56,7 +56,7 @@ pub enum SecretCliError {
     /// More than one line, or a control character.
     #[error("the value has more than one line or a control character; give just the key")]
     NotOneLine,
-    /// Longer than [`MAX_VALUE_BYTES`].
+    /// Longer than the limit (16 KiB).
     #[error("the value is longer than 16 KiB; is that the right input?")]
     TooLong,
     /// Standard input was not text or could not be read.

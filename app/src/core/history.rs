@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::messages::{TypedOutcome, Utterance};
+use crate::messages::{Notice, Notices, TypedOutcome, Utterance};
 use crate::store::{self, records};
 
 /// Finished utterances kept in the snapshot's log.
@@ -36,7 +36,7 @@ pub struct History {
 
 impl History {
     /// Starts the log with the newest stored utterances.
-    pub fn open(store: store::Shared, notices: &mut Vec<String>) -> Self {
+    pub fn open(store: store::Shared, notices: &mut Notices) -> Self {
         let mut log = Vec::new();
         if let Some(s) = store.get() {
             let query = store::Query {
@@ -103,7 +103,7 @@ impl History {
         &mut self,
         session: u64,
         record: store::Utterance,
-        notices: &mut Vec<String>,
+        notices: &mut Notices,
     ) -> Option<u64> {
         if !self.unsaved.is_empty() {
             // Keep the order: older unsaved utterances go first.
@@ -130,7 +130,7 @@ impl History {
 
     /// Tries again to save what the store could not take; whether anything
     /// was saved.
-    pub fn flush(&mut self, notices: &mut Vec<String>) -> bool {
+    pub fn flush(&mut self, notices: &mut Notices) -> bool {
         let mut saved = 0;
         while let Some((session, record)) = self.unsaved.front() {
             match self.add(record) {
@@ -163,9 +163,9 @@ impl History {
             self.rev += 1;
             if self.unsaved.is_empty() {
                 self.next_save = None;
-                notices.push(format!(
+                notices.push(Notice::info(format!(
                     "saved {saved} utterance(s) that were waiting for the store"
-                ));
+                )));
             }
         }
         saved > 0
@@ -185,7 +185,7 @@ impl History {
 
     /// At quit: one last try, then what is still unsaved goes beside the
     /// store (the next start imports it); when even that fails, into the log.
-    pub fn close(&mut self, notices: &mut Vec<String>) {
+    pub fn close(&mut self, notices: &mut Notices) {
         if self.unsaved.is_empty() {
             return;
         }
@@ -229,7 +229,7 @@ impl History {
     fn change(
         &mut self,
         what: &str,
-        notices: &mut Vec<String>,
+        notices: &mut Notices,
         change: impl FnOnce(&store::Store) -> Result<(), store::StoreError>,
     ) -> bool {
         let result = match self.store.get_or_open() {
@@ -256,21 +256,21 @@ impl History {
     }
 
     /// Marks (or unmarks) a stored utterance as a favourite.
-    pub fn set_favourite(&mut self, id: u64, favourite: bool, notices: &mut Vec<String>) {
+    pub fn set_favourite(&mut self, id: u64, favourite: bool, notices: &mut Notices) {
         self.change("mark the favourite", notices, |s| {
             s.update(id, |u| u.favourite = favourite).map(drop)
         });
     }
 
     /// Records how long a command's reply took to speak.
-    pub fn set_speech_ms(&mut self, id: u64, ms: u32, notices: &mut Vec<String>) {
+    pub fn set_speech_ms(&mut self, id: u64, ms: u32, notices: &mut Notices) {
         self.change("record the speech latency", notices, |s| {
             s.update(id, |r| r.latency.speech_ms = Some(ms)).map(drop)
         });
     }
 
     /// Deletes a stored utterance, keeping it for undo.
-    pub fn delete(&mut self, id: u64, notices: &mut Vec<String>) {
+    pub fn delete(&mut self, id: u64, notices: &mut Notices) {
         let mut removed = None;
         if self.change("delete the utterance", notices, |s| {
             removed = Some(s.delete(id)?);
@@ -282,7 +282,7 @@ impl History {
     }
 
     /// Puts the last deleted utterance back, in the log's order too.
-    pub fn undo_delete(&mut self, notices: &mut Vec<String>) {
+    pub fn undo_delete(&mut self, notices: &mut Notices) {
         let Some(u) = self.deleted.take() else { return };
         let back = u.clone();
         if self.change("put the utterance back", notices, |s| {
@@ -311,7 +311,7 @@ impl History {
 
     /// Notes what typing did to a finished session's words: in the log,
     /// in the waiting record, and in the store.
-    pub fn set_typed(&mut self, session: u64, outcome: TypedOutcome, notices: &mut Vec<String>) {
+    pub fn set_typed(&mut self, session: u64, outcome: TypedOutcome, notices: &mut Notices) {
         let went = destination(&outcome);
         if let Some((_, u)) = self.unsaved.iter_mut().find(|(s, _)| *s == session) {
             u.went = went.clone();
@@ -395,7 +395,10 @@ mod tests {
     fn on_file(dir: &tempfile::TempDir) -> History {
         let path = dir.path().join("tonnytray.redb");
         let s = store::Store::open(&path).expect("open");
-        History::open(store::Shared::new(Some(path), Some(s)), &mut Vec::new())
+        History::open(
+            store::Shared::new(Some(path), Some(s)),
+            &mut Notices::default(),
+        )
     }
 
     /// A full disk: the finished utterance stays in memory (and is said to),
@@ -415,7 +418,7 @@ mod tests {
                 store::Store::with_backend(disk, Path::new("/small/disk.redb"))
             })
         };
-        let mut notices = Vec::new();
+        let mut notices = Notices::default();
         let mut history = History::open(shared.clone(), &mut notices);
         // Fill the disk.
         let filler = "words that fill the disk ".repeat(40);
@@ -467,7 +470,7 @@ mod tests {
     #[test]
     fn delete_and_undo_put_the_utterance_back_in_its_place() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut notices = Vec::new();
+        let mut notices = Notices::default();
         let mut h = on_file(&dir);
         for (session, id, text) in [(1, 1_000, "one"), (2, 2_000, "two"), (3, 3_000, "three")] {
             let saved = h.save(session, record(id, text), &mut notices);
@@ -491,7 +494,7 @@ mod tests {
     #[test]
     fn favourites_and_typing_outcomes_reach_the_store() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut notices = Vec::new();
+        let mut notices = Notices::default();
         let mut h = on_file(&dir);
         let saved = h.save(4, record(4_000, "hello"), &mut notices);
         h.record(entry(4, "hello", saved));
@@ -516,14 +519,15 @@ mod tests {
 
     #[test]
     fn without_a_store_edits_are_refused_with_a_notice_and_words_stay_in_the_log() {
-        let mut notices = Vec::new();
+        let mut notices = Notices::default();
         let mut h = History::open(store::Shared::new(None, None), &mut notices);
         assert_eq!(h.save(1, record(1_000, "kept"), &mut notices), None);
         h.record(entry(1, "kept", None));
         assert_eq!(h.unsaved(), 0, "no store at all: nothing to wait for");
         h.delete(1_000, &mut notices);
+        let texts: Vec<&str> = notices.iter().map(|n| n.text.as_str()).collect();
         assert_eq!(
-            notices,
+            texts,
             ["cannot delete the utterance: there is no history store"]
         );
         assert_eq!(h.log()[0].text, "kept");
@@ -536,7 +540,7 @@ mod tests {
 
     #[test]
     fn the_log_keeps_the_newest_entries() {
-        let mut h = History::open(store::Shared::new(None, None), &mut Vec::new());
+        let mut h = History::open(store::Shared::new(None, None), &mut Notices::default());
         for n in 0..(LOG_LEN as u64 + 5) {
             h.record(entry(n, &n.to_string(), None));
         }

@@ -9,7 +9,7 @@ use crate::config::settings::Settings;
 use crate::integrations::deliver::Delivered;
 use crate::integrations::speech::SpeechEvent;
 use crate::integrations::typing::TypeResult;
-use crate::messages::{Command, DictationState, Level, Utterance};
+use crate::messages::{Command, DictationState, Level, Notice, Utterance};
 
 /// What the GUI and tray draw. Cheap to clone: the log is shared.
 #[derive(Debug, Clone, Default)]
@@ -40,7 +40,7 @@ pub struct Snapshot {
     /// The words of the utterance that Undo would put back.
     pub undo: Option<String>,
     /// Problems the user should read (settings, typing, hotkey, tray).
-    pub notices: Vec<String>,
+    pub notices: Vec<Notice>,
     /// How the global hotkey listens ([`Command::HotkeyPath`]).
     pub hotkey: String,
     /// The settings in force.

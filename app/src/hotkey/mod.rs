@@ -25,7 +25,7 @@ use global_hotkey::hotkey::HotKey;
 
 #[cfg(target_os = "linux")]
 use crate::integrations::typing::Session;
-use crate::messages::Command;
+use crate::messages::{Command, Notice};
 
 /// What listens for the key.
 enum Backend {
@@ -176,17 +176,18 @@ impl Hotkey {
                     "your desktop's key bindings, running `tonnytray ptt press` / `ptt release`"
                         .into(),
                 ));
-                to_core(Command::Notice(fallback.clone()));
+                // How to bind the keys: something to do once, not a fault.
+                to_core(Command::Notice(Notice::info(fallback.clone())));
             }
             PortalEvent::Unavailable(why) => {
                 to_core(path("not listening: no GlobalShortcuts portal".into()));
-                to_core(Command::Notice(format!(
+                to_core(Command::Notice(Notice::warning(format!(
                     "TONNYTRAY_HOTKEY_BACKEND=portal, but the desktop has no GlobalShortcuts portal ({why}); unset it to use the X11 hotkey"
-                )));
+                ))));
             }
             PortalEvent::Failed(why) => {
                 to_core(path("not listening: the desktop portal failed".into()));
-                to_core(Command::Notice(format!("hotkey: {why}")));
+                to_core(Command::Notice(Notice::error(format!("hotkey: {why}"))));
             }
         })?;
         self.backend = Some(Backend::Portal(portal));

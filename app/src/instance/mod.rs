@@ -1,6 +1,6 @@
 //! One TonnyTray per user session. The first instance listens on a Unix
 //! socket in `$XDG_RUNTIME_DIR` (on Windows, on a loopback port announced
-//! in the user's data folder: [`loopback`]); a second launch asks it to
+//! in the user's data folder: `loopback`); a second launch asks it to
 //! show its window and exits. The same channel answers `tonnytray status`
 //! (a JSON snapshot) and `tonnytray toggle` / `tonnytray ptt press|release`
 //! (for desktop shortcuts where global hotkeys cannot work, such as

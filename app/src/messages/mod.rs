@@ -3,6 +3,9 @@
 //! handles.
 
 pub mod history;
+pub mod notice;
+
+pub use notice::{Notice, Notices, Severity};
 
 use std::time::{Duration, Instant};
 
@@ -182,8 +185,9 @@ pub enum Command {
     /// Show this microphone's level while nothing is recording (the settings
     /// tab's meter); `None` stops showing it. `Some("")` is the default input.
     MonitorMic(Option<String>),
-    /// Show a problem the core did not see itself (hotkey, tray) in the status.
-    Notice(String),
+    /// Show something the core did not see itself (hotkey, tray, a backup
+    /// made) among the notices.
+    Notice(Notice),
     /// How the global hotkey listens now (X11 grab, desktop portal and the
     /// key the desktop bound, the desktop's own bindings, or not at all).
     HotkeyPath(String),

@@ -186,7 +186,7 @@ impl Runtime {
         let hotkey_problem = hotkey.bind(&loaded.hotkey.binding).err();
         if let Some(p) = &hotkey_problem {
             tracing::warn!("{p}");
-            to_core(Command::Notice(p.clone()));
+            to_core(Command::Notice(p.clone().into()));
         }
 
         let window = Window {
@@ -265,7 +265,7 @@ fn serve_metrics(cell: &SnapshotCell, settings: &Settings, inbox: &SyncSender<Co
         let mut endpoint = endpoint.lock().unwrap_or_else(PoisonError::into_inner);
         if let Err(e) = endpoint.apply(t.metrics_enabled, t.metrics_port) {
             tracing::warn!("{e}");
-            let _ = inbox.try_send(CoreInput::Command(Command::Notice(e.to_string())));
+            let _ = inbox.try_send(CoreInput::Command(Command::Notice(e.to_string().into())));
         }
     };
     apply(&settings.telemetry);
@@ -324,7 +324,7 @@ fn start_tray(
         Ok((t, main)) => (Some(Arc::new(t)), Some(main)),
         Err(e) => {
             tracing::warn!("{e}");
-            to_core(Command::Notice(e));
+            to_core(Command::Notice(e.into()));
             (None, None)
         }
     }

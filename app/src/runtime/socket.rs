@@ -117,7 +117,7 @@ fn switch_profile(request: &str, inbox: &SyncSender<CoreInput>, cell: &SnapshotC
         if s.notices.len() > notices_before {
             return format!(
                 "error: {}",
-                s.notices.last().map_or("refused", String::as_str)
+                s.notices.last().map_or("refused", |n| n.text.as_str())
             );
         }
         std::thread::sleep(std::time::Duration::from_millis(50));

@@ -6,21 +6,22 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::settings::{self, Settings};
+use crate::messages::{Notice, Notices};
 use crate::store;
 
 /// Adds the utterances an earlier run could not save (written beside the
 /// store at quit), then deletes their files.
-fn import_unsaved(s: &store::Store, notices: &mut Vec<String>) {
+fn import_unsaved(s: &store::Store, notices: &mut Notices) {
     let Some(dir) = s.path().parent() else { return };
     for file in store::export::unsaved_files(dir) {
         match store::export::import(s, &file) {
             Ok(c) => {
                 let _ = std::fs::remove_file(&file);
-                notices.push(format!(
+                notices.push(Notice::info(format!(
                     "saved {} utterance(s) that the last run kept aside in {}",
                     c.utterances,
                     file.display()
-                ));
+                )));
             }
             Err(e) => notices.push(format!(
                 "utterances kept aside in {} could not be added yet: {e}",
@@ -37,10 +38,10 @@ fn import_unsaved(s: &store::Store, notices: &mut Vec<String>) {
 pub fn open_store(
     db: Option<PathBuf>,
     settings: &Settings,
-    notices: &mut Vec<String>,
+    notices: &mut Notices,
 ) -> store::Shared {
     let Some(path) = db.or_else(store::Store::default_path) else {
-        notices.push("no data folder is known (HOME unset?); the history will not be saved".into());
+        notices.push("no data folder is known (HOME unset?); the history will not be saved");
         return store::Shared::new(None, None);
     };
     let opened = match store::Store::open(&path) {
@@ -86,26 +87,24 @@ pub fn open_store(
 }
 
 /// Loads the settings, turning every problem into a notice for the user.
-pub fn load_settings(path: Option<&Path>) -> (Settings, Vec<String>) {
+pub fn load_settings(path: Option<&Path>) -> (Settings, Notices) {
     let Some(path) = path else {
-        return (
-            Settings::default(),
-            vec!["no config directory is known (HOME unset?); settings will not be saved".into()],
-        );
+        let mut notices = Notices::default();
+        notices.push("no config directory is known (HOME unset?); settings will not be saved");
+        return (Settings::default(), notices);
     };
     let loaded = settings::load(path);
-    let mut notices: Vec<String> = loaded
-        .problems
-        .iter()
-        .map(|p| format!("settings: {p}"))
-        .collect();
+    let mut notices = Notices::default();
+    for p in &loaded.problems {
+        notices.push(format!("settings: {p}"));
+    }
     if let Some(copy) = &loaded.kept_copy {
         notices.push(format!(
             "the settings file had problems; the original is kept at {}",
             copy.display()
         ));
     }
-    for n in &notices {
+    for n in notices.iter() {
         tracing::warn!("{n}");
     }
     (loaded.settings, notices)
@@ -127,9 +126,13 @@ mod tests {
             store::backup::backup(&s, &settings.backup.folder(&path)).expect("backup")
         };
         std::fs::write(&path, vec![0x5a; 8192]).expect("damage");
-        let mut notices = Vec::new();
+        let mut notices = Notices::default();
         let shared = open_store(Some(path.clone()), &settings, &mut notices);
-        let notice = notices.join("\n");
+        let notice = notices
+            .iter()
+            .map(|n| n.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(notice.contains("is damaged"), "{notice}");
         assert!(notice.contains(&backup.display().to_string()), "{notice}");
         let aside = std::fs::read_dir(dir.path())
@@ -155,7 +158,7 @@ mod tests {
         let kept = store::testing::utterance(7, "said while the disk was full");
         let file = dir.path().join("unsaved-1.json");
         store::export::write_unsaved(&file, vec![kept.clone()]).expect("write");
-        let mut notices = Vec::new();
+        let mut notices = Notices::default();
         let shared = open_store(Some(path), &Settings::default(), &mut notices);
         assert!(
             notices.iter().any(|n| n.contains("saved 1 utterance(s)")),

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::{DayStats, Query, Shared, Store, Utterance, backup, records};
 use crate::config::settings::BackupSettings;
+use crate::messages::Notice;
 use crate::messages::history::{DayRow, HistoryFilter, HistoryPage, HistoryRow};
 
 /// How long the search box must rest before its words are searched.
@@ -49,8 +50,8 @@ pub enum StoreRequest {
 pub enum StoreReply {
     /// A search's results for the History tab.
     History(Box<HistoryPage>),
-    /// A backup or prune finished; what happened, in words.
-    Done(String),
+    /// A backup or prune finished; what happened, for the notices.
+    Done(Notice),
 }
 
 /// The running worker; dropping it finishes the request at hand, then
@@ -133,34 +134,35 @@ fn answer(store: &Shared, request: StoreRequest, publish: &dyn Fn(StoreReply)) {
     }
 }
 
-/// Backs the store up now; the result in words for a notice.
-fn back_up(store: &Shared, settings: &BackupSettings) -> String {
+/// Backs the store up now; the result for the notices.
+fn back_up(store: &Shared, settings: &BackupSettings) -> Notice {
     let Some(s) = store.get() else {
-        return "no backup: the history store is not available".into();
+        return Notice::error("no backup: the history store is not available");
     };
     let dir = settings.folder(s.path());
     match backup::backup(&s, &dir) {
         Ok(file) => {
             let _ = s.log_activity("backup", &format!("made {}", file.display()));
-            format!("History backed up to {}", file.display())
+            Notice::info(format!("History backed up to {}", file.display()))
         }
-        Err(e) => format!("backup failed: {e}"),
+        Err(e) => Notice::error(format!("backup failed: {e}")),
     }
 }
 
-/// Deletes the backups the settings do not keep; the result in words.
-fn prune(store: &Shared, settings: &BackupSettings) -> String {
+/// Deletes the backups the settings do not keep; the result for the
+/// notices.
+fn prune(store: &Shared, settings: &BackupSettings) -> Notice {
     let Some(s) = store.get() else {
-        return "no backup deleted: the history store is not available".into();
+        return Notice::error("no backup deleted: the history store is not available");
     };
     let dir = settings.folder(s.path());
     match backup::prune(&dir, settings.retention()) {
-        Ok(removed) => format!(
+        Ok(removed) => Notice::info(format!(
             "Deleted {} old backup(s) in {}",
             removed.len(),
             dir.display()
-        ),
-        Err(e) => format!("old backups not deleted: {e}"),
+        )),
+        Err(e) => Notice::error(format!("old backups not deleted: {e}")),
     }
 }
 
@@ -331,6 +333,7 @@ mod tests {
             panic!("the backup answers before the debounced search")
         };
         assert!(note.starts_with("History backed up to "), "{note}");
+        assert_eq!(note.severity, crate::messages::Severity::Info);
         assert!(matches!(next(&rx), StoreReply::History(_)));
         let old = dir.path().join("kept/tonnytray-20200101T000000Z.redb.gz");
         std::fs::write(&old, b"old").expect("write");

@@ -5,7 +5,7 @@
 use egui::{Color32, Response, RichText, Role, Sense, Ui, Vec2, WidgetInfo};
 
 use crate::core::Snapshot;
-use crate::messages::DictationState;
+use crate::messages::{DictationState, Notice, Severity};
 
 /// The colour that stands for a state, in the window and the tray icon.
 #[must_use]
@@ -118,23 +118,49 @@ pub fn live_transcript(ui: &mut Ui, snapshot: &Snapshot) {
 }
 
 /// Problems to read, each on its own line, with a dismiss button.
-pub fn notices(ui: &mut Ui, notices: &[String]) -> bool {
+pub fn notices(ui: &mut Ui, notices: &[Notice]) -> bool {
     if notices.is_empty() {
         return false;
     }
+    let worst = notices.iter().map(|n| n.severity).max_by_key(|s| rank(*s));
+    let frame = worst.map_or(ui.visuals().warn_fg_color, |s| colour(ui, s));
     let mut dismissed = false;
     egui::Frame::group(ui.style())
-        .fill(ui.visuals().warn_fg_color.gamma_multiply(0.15))
+        .fill(frame.gamma_multiply(0.15))
         .show(ui, |ui| {
             ui.set_width(ui.available_width());
             for n in notices {
-                ui.label(RichText::new(format!("Warning: {n}")).color(ui.visuals().warn_fg_color));
+                // The word says it too: colour alone is not enough.
+                let text = match n.severity {
+                    Severity::Info => n.text.clone(),
+                    Severity::Warning => format!("Warning: {}", n.text),
+                    Severity::Error => format!("Error: {}", n.text),
+                };
+                ui.label(RichText::new(text).color(colour(ui, n.severity)));
             }
             if ui.small_button("Dismiss").clicked() {
                 dismissed = true;
             }
         });
     dismissed
+}
+
+/// Errors first, then warnings, then notes.
+fn rank(s: Severity) -> u8 {
+    match s {
+        Severity::Info => 0,
+        Severity::Warning => 1,
+        Severity::Error => 2,
+    }
+}
+
+/// How a notice of this severity is coloured.
+fn colour(ui: &Ui, s: Severity) -> Color32 {
+    match s {
+        Severity::Info => ui.visuals().text_color(),
+        Severity::Warning => ui.visuals().warn_fg_color,
+        Severity::Error => ui.visuals().error_fg_color,
+    }
 }
 
 #[cfg(test)]

@@ -161,7 +161,7 @@ fn core(settings: Settings, starter: PipelineStarter) -> (Core, Receiver<TypeJob
         CoreOptions {
             settings,
             settings_path: None,
-            notices: Vec::new(),
+            notices: Default::default(),
             typer: Some(typer),
             store: store::Shared::new(None, None),
             outputs: Default::default(),

@@ -112,6 +112,24 @@ fn notices_are_shown_and_can_be_dismissed() {
     assert_eq!(h.state().actions, [UiAction::Core(Command::DismissNotices)]);
 }
 
+/// A note reads calmly, a warning and an error say what they are in words
+/// (not by colour alone).
+#[test]
+fn notices_say_how_much_they_matter() {
+    use tonnytray::messages::Notice;
+    let mut s = snapshot(DictationState::Idle);
+    s.notices = vec![
+        Notice::info("History backed up to /tmp/b.redb.gz"),
+        Notice::warning("no system tray is running"),
+        Notice::error("typing failed: no window has the focus"),
+    ];
+    let mut h = window(s);
+    h.run();
+    h.get_by_label("History backed up to /tmp/b.redb.gz");
+    h.get_by_label("Warning: no system tray is running");
+    h.get_by_label("Error: typing failed: no window has the focus");
+}
+
 #[test]
 fn dashboard_lists_utterances_with_what_happened_and_copies_them() {
     let mut s = snapshot(DictationState::Idle);
@@ -326,7 +344,7 @@ fn core_with_settings(settings: Settings, store: store::Shared) -> Core {
         CoreOptions {
             settings,
             settings_path: None,
-            notices: Vec::new(),
+            notices: Default::default(),
             typer: None,
             store,
             outputs: Default::default(),
@@ -786,7 +804,7 @@ fn voices_load_through_the_core_and_are_picked_by_name() {
         CoreOptions {
             settings,
             settings_path: None,
-            notices: Vec::new(),
+            notices: Default::default(),
             typer: None,
             store: store::Shared::new(None, None),
             outputs: tonnytray::core::commands::Outputs {

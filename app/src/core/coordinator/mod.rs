@@ -36,7 +36,7 @@ use crate::audio::worker::Source;
 use crate::config::settings::{HotkeyMode, Settings};
 use crate::integrations::speech::SpeechEvent;
 use crate::integrations::typing::{TypeJob, TypeResult};
-use crate::messages::{Command, Level, PipelineEvent, TypedOutcome, Utterance};
+use crate::messages::{Command, Level, Notice, Notices, PipelineEvent, TypedOutcome, Utterance};
 use crate::runtime::Pipeline;
 use crate::store::{self, records};
 
@@ -56,7 +56,7 @@ pub struct CoreOptions {
     /// Where applied settings are saved (`None`: not saved, e.g. in tests).
     pub settings_path: Option<PathBuf>,
     /// Problems found before the core started (settings file, …).
-    pub notices: Vec<String>,
+    pub notices: Notices,
     /// Where typing jobs go (`None`: typing unavailable).
     pub typer: Option<SyncSender<TypeJob>>,
     /// Where finished utterances are saved.
@@ -190,7 +190,7 @@ struct Coordinator {
     tentative: String,
     level: Level,
     waveform: VecDeque<f32>,
-    notices: Vec<String>,
+    notices: Notices,
     hotkey_path: String,
     hotkey_held: bool,
     /// Words waiting to be typed, in the order they may go.
@@ -347,11 +347,11 @@ impl Coordinator {
                 }
             }
             Command::ApplySettings(settings) => self.apply_settings(settings.as_ref().clone()),
-            Command::Notice(text) => self.notices.push(text.clone()),
+            Command::Notice(notice) => self.notices.push(notice.clone()),
             Command::MonitorMic(device) => self.monitor_mic(device.as_deref()),
             Command::HotkeyPath(path) => self.hotkey_path.clone_from(path),
             Command::DismissNotices => self.notices.clear(),
-            Command::WithdrawNotice(text) => self.notices.retain(|n| n != text),
+            Command::WithdrawNotice(text) => self.notices.withdraw(text),
             Command::SetFavourite { id, favourite } => {
                 self.history
                     .set_favourite(*id, *favourite, &mut self.notices);
@@ -408,7 +408,7 @@ impl Coordinator {
             unsaved: self.history.unsaved(),
             history_rev: self.history.rev(),
             undo: self.history.undo_text(),
-            notices: self.notices.clone(),
+            notices: self.notices.to_vec(),
             hotkey: self.hotkey_path.clone(),
             settings: Arc::clone(&self.settings),
             outbox: self.commands.pending(),

@@ -14,7 +14,7 @@ impl Coordinator {
         };
         if !self.settings.typing.enabled {
             self.notices
-                .push("typing is off (Settings → Typing); the words were not typed".into());
+                .push("typing is off (Settings → Typing); the words were not typed");
             return;
         }
         self.typing.retype(&text, &self.settings);
@@ -115,7 +115,9 @@ impl Coordinator {
 
     /// Moves the command side's notices into the core's.
     pub(super) fn absorb_command_news(&mut self) {
-        self.notices.append(&mut self.commands.notices);
+        for n in self.commands.notices.drain(..) {
+            self.notices.push(n);
+        }
         if self.commands.changed {
             self.commands.changed = false;
             self.dirty = true;
@@ -200,7 +202,7 @@ impl Coordinator {
     pub(super) fn test_webhook(&mut self) {
         let Some(secrets) = self.commands.secrets().cloned() else {
             self.notices
-                .push("the n8n test needs the keyring, which is not available".into());
+                .push("the n8n test needs the keyring, which is not available");
             return;
         };
         let settings = Arc::clone(&self.settings);
@@ -218,7 +220,7 @@ impl Coordinator {
                 Err(f) => format!("n8n test failed: {}", f.message),
             };
             if let Some(inbox) = inbox {
-                let _ = inbox.send(CoreInput::Command(Command::Notice(text)));
+                let _ = inbox.send(CoreInput::Command(Command::Notice(text.into())));
             }
         });
         if let Err(e) = spawned {
@@ -234,7 +236,7 @@ impl Coordinator {
     pub(super) fn load_voices(&mut self) {
         let Some(secrets) = self.commands.secrets().cloned() else {
             self.notices
-                .push("listing voices needs the keyring, which is not available".into());
+                .push("listing voices needs the keyring, which is not available");
             return;
         };
         let base = self.settings.elevenlabs.base_url.clone();
@@ -260,8 +262,7 @@ impl Coordinator {
 
     pub(super) fn set_secret(&mut self, name: &str, value: Option<&crate::secrets::Secret>) {
         let Some(secrets) = self.commands.secrets().cloned() else {
-            self.notices
-                .push("there is no keyring to keep it in".into());
+            self.notices.push("there is no keyring to keep it in");
             return;
         };
         let result = match value {
@@ -319,7 +320,8 @@ impl Coordinator {
                 self.set_typed(utterance, TypedOutcome::NotTyped(why));
             }
             TypeResult::Failed { utterance, why } => {
-                self.notices.push(format!("typing failed: {why}"));
+                self.notices
+                    .push(Notice::error(format!("typing failed: {why}")));
                 self.set_typed(utterance, TypedOutcome::NotTyped(why));
             }
         }
