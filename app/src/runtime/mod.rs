@@ -7,8 +7,9 @@
 //!   recovers settings and store ([`startup`]), claims the single-instance
 //!   socket ([`socket`]) and starts, in this order: `store`, `typing`,
 //!   `core` (which owns the `deliver-*`, `speech` and `notify` threads and
-//!   each utterance's pipeline), the `metrics` endpoint, the speech-server
-//!   `supervisor`, the `tray` and the hotkey (`hotkey` on X11,
+//!   each utterance's pipeline), the speech-server `supervisor`, the
+//!   `settings` thread ([`follow`]: the metrics endpoint and the server's
+//!   plan follow applied settings), the `tray` and the hotkey (`hotkey` on X11,
 //!   `hotkey-portal` on Wayland). [`Runtime::shutdown`] stops and joins
 //!   them from the outside in: inputs first (socket, tray), then the
 //!   supervisor (which stops the server it started), the core, typing, and
@@ -17,6 +18,7 @@
 //! The window ([`crate::desktop`]) gets a [`Window`]: the senders it needs
 //! and the receivers it drains each frame. It never touches a thread.
 
+mod follow;
 pub mod pipeline;
 pub mod socket;
 pub mod startup;
@@ -29,7 +31,7 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 
-use crate::config::settings::{self, Settings};
+use crate::config::settings::Settings;
 use crate::core::{self, Core, CoreInput, CoreOptions, SnapshotCell};
 use crate::hotkey::Hotkey;
 use crate::instance::{self, Claim};
@@ -37,7 +39,6 @@ use crate::integrations::typing;
 use crate::messages::Command;
 use crate::server;
 use crate::store::worker::{StoreReply, StoreRequest, StoreWorker};
-use crate::telemetry::metrics;
 use crate::tray::{self, TrayHandle, TrayView, WindowRequest};
 
 /// Wakes the window from any thread: set by the window once eframe has
@@ -92,6 +93,7 @@ pub enum NotStarted {
 pub struct Runtime {
     instance: Option<instance::Server>,
     tray: Option<Arc<TrayHandle>>,
+    follower: Option<follow::Follower>,
     supervisor: Option<server::Supervisor>,
     core: Core,
     typing: Option<JoinHandle<()>>,
@@ -173,11 +175,15 @@ impl Runtime {
         .map_err(|e| NotStarted::Failed(e.to_string()))?;
         let _ = peers.snapshots.set(core.snapshots().clone());
 
-        serve_metrics(core.snapshots(), &loaded, &inbox);
         let supervisor = start_supervisor(&loaded, &inbox);
-        if let Some(s) = &supervisor {
-            follow_server_settings(core.snapshots(), s.sender(), &loaded);
-        }
+        let follower = follow::start(
+            core.snapshots(),
+            &loaded,
+            inbox.clone(),
+            supervisor.as_ref().map(server::Supervisor::sender),
+        )
+        .map_err(|e| tracing::error!("settings thread: {e}"))
+        .ok();
         let to_core = route_commands(inbox, supervisor.as_ref());
         let (tray, main_tray) = start_tray(&to_core, to_window);
         watch(core.snapshots(), tray.clone(), Arc::clone(&waker));
@@ -205,6 +211,7 @@ impl Runtime {
         let runtime = Self {
             instance,
             tray,
+            follower,
             supervisor,
             core,
             typing,
@@ -218,6 +225,7 @@ impl Runtime {
         let Self {
             instance,
             tray,
+            follower,
             supervisor,
             core,
             typing,
@@ -227,6 +235,8 @@ impl Runtime {
         if let Some(t) = &tray {
             t.stop();
         }
+        // The metrics endpoint stops with it.
+        drop(follower);
         // The server stops with the app: it was started for it.
         drop(supervisor);
         // The core stops its pipelines and outputs and hands typing its
@@ -255,25 +265,6 @@ fn route_commands(inbox: SyncSender<CoreInput>, supervisor: Option<&server::Supe
     })
 }
 
-/// Serves `/metrics` as the settings in force say, from the start and
-/// after every change; a port that cannot be used becomes a notice (the app
-/// runs on without metrics).
-fn serve_metrics(cell: &SnapshotCell, settings: &Settings, inbox: &SyncSender<CoreInput>) {
-    let endpoint = Mutex::new(metrics::Endpoint::default());
-    let inbox = inbox.clone();
-    let apply = move |t: &settings::TelemetrySettings| {
-        let mut endpoint = endpoint.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(e) = endpoint.apply(t.metrics_enabled, t.metrics_port) {
-            tracing::warn!("{e}");
-            let _ = inbox.try_send(CoreInput::Command(Command::Notice(e.to_string().into())));
-        }
-    };
-    apply(&settings.telemetry);
-    cell.watch(Box::new(move |snapshot: &Arc<core::Snapshot>| {
-        apply(&snapshot.settings.telemetry);
-    }));
-}
-
 /// Starts the speech server's supervisor, which reports to the core.
 fn start_supervisor(
     settings: &Settings,
@@ -292,27 +283,6 @@ fn start_supervisor(
             None
         }
     }
-}
-
-/// Hands the supervisor a new plan when applied settings change the speech
-/// server (URL, model, language, managed, script), so they take effect
-/// without a restart of the app.
-fn follow_server_settings(
-    cell: &SnapshotCell,
-    supervisor: Sender<server::Control>,
-    initial: &Settings,
-) {
-    let last = Mutex::new(initial.server.clone());
-    cell.watch(Box::new(move |snapshot: &Arc<core::Snapshot>| {
-        let now = &snapshot.settings.server;
-        let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
-        if *last == *now {
-            return;
-        }
-        *last = now.clone();
-        let script = server::find_script(&server::script_candidates(&now.script));
-        let _ = supervisor.send(server::Control::Replan(Box::new(server::plan(now, script))));
-    }));
 }
 
 /// Starts the tray; its problems become notices (the app works without it).
