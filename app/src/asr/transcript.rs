@@ -97,17 +97,18 @@ impl Transcript {
     /// words after it are its echo.
     pub fn carry_over(&mut self) {
         let raw: Vec<&str> = self.session.split_whitespace().collect();
-        let skip = self.echo_words(&raw);
         let before = self.carried.len() - self.echo;
-        let seam = seam_overlap(&self.carried[..before], &raw);
+        let seam = self.seam(&raw);
         // Where the audio will restart, as an index into the committed words.
-        let restart = if self.checkpoint_words <= skip {
-            before + self.checkpoint_words.saturating_sub(seam).min(self.echo)
+        let restart = if self.checkpoint_words == 0 {
+            before
+        } else if self.checkpoint_words <= seam.heard {
+            seam.reached[self.checkpoint_words].max(before)
         } else {
-            self.carried.len() + (self.checkpoint_words - skip)
+            self.carried.len() + (self.checkpoint_words - seam.heard)
         };
         let mut committed = std::mem::take(&mut self.carried);
-        committed.extend(raw[skip..].iter().map(|w| (*w).to_owned()));
+        committed.extend(raw[seam.heard..].iter().map(|w| (*w).to_owned()));
         let frozen = restart
             .max(committed.len().saturating_sub(1))
             .min(committed.len());
@@ -124,38 +125,95 @@ impl Transcript {
     /// How many of this connection's first words hear the frozen echo (or
     /// repeat the words before the restart point) again.
     fn echo_words(&self, raw: &[&str]) -> usize {
+        self.seam(raw).heard
+    }
+
+    /// Lines this connection's first words up against the frozen words they
+    /// hear again: the echo, and up to [`SEAM_WORDS`] words before the
+    /// restart point, which the re-send overlap may repeat.
+    fn seam(&self, raw: &[&str]) -> Seam {
         let before = self.carried.len() - self.echo;
-        let seam = seam_overlap(&self.carried[..before], raw);
-        seam + align(&self.carried[before..], &raw[seam..])
+        let start = before - before.min(SEAM_WORDS);
+        let mut seam = align(&self.carried[start..], before - start, raw);
+        for reached in &mut seam.reached {
+            *reached += start;
+        }
+        seam
     }
 }
 
-/// The length of the start of `heard` that best matches `echo` (word edit
-/// distance, spelling and punctuation ignored); on a tie the longer start,
-/// since a second hearing of the same audio more often changes a word than
-/// drops one.
-fn align(echo: &[String], heard: &[&str]) -> usize {
-    if echo.is_empty() {
-        return 0;
-    }
-    let echo: Vec<String> = echo.iter().map(|w| comparable(w)).collect();
+/// Where a connection's first words fall among the frozen words.
+#[derive(Debug, PartialEq, Eq)]
+struct Seam {
+    /// How many of the connection's first words hear frozen words again.
+    heard: usize,
+    /// For each count of those words, how far into the frozen words they
+    /// reach.
+    reached: Vec<usize>,
+}
+
+/// Aligns the start of `heard` with `frozen`, which it may begin to repeat
+/// anywhere in its first `optional` words but must hear to the end (word edit
+/// distance, spelling and punctuation ignored). On a tie the longer start
+/// wins, since a second hearing of the same audio more often changes a word
+/// than drops one.
+///
+/// Aligning the optional words and the echo as one, rather than matching the
+/// optional words exactly first, keeps a re-heard word before the restart
+/// point that is spelled otherwise from being taken for an echo word, which
+/// would misplace the next restart point by a word.
+fn align(frozen: &[String], optional: usize, heard: &[&str]) -> Seam {
+    let frozen: Vec<String> = frozen.iter().map(|w| comparable(w)).collect();
     let heard: Vec<String> = heard
         .iter()
-        .take(echo.len() + SEAM_WORDS)
+        .take(frozen.len() + SEAM_WORDS)
         .map(|w| comparable(w))
         .collect();
-    // row[j]: edit distance between the echo so far and heard[..j].
-    let mut row: Vec<usize> = (0..=heard.len()).collect();
-    for (i, e) in echo.iter().enumerate() {
-        let mut next = vec![i + 1; heard.len() + 1];
-        for (j, h) in heard.iter().enumerate() {
-            let change = row[j] + usize::from(e != h);
-            next[j + 1] = change.min(row[j + 1] + 1).min(next[j] + 1);
-        }
-        row = next;
+    let width = heard.len() + 1;
+    // cost[i * width + j]: fewest edits turning frozen[start..i], for the
+    // best start within the optional words, into heard[..j].
+    let mut cost = vec![0; (frozen.len() + 1) * width];
+    for (j, c) in cost[..width].iter_mut().enumerate() {
+        *c = j;
     }
-    let best = row.iter().copied().min().unwrap_or(0);
-    row.iter().rposition(|&d| d == best).unwrap_or(0)
+    for (i, f) in frozen.iter().enumerate() {
+        let (row, next) = (i * width, (i + 1) * width);
+        cost[next] = (i + 1).saturating_sub(optional);
+        for (j, h) in heard.iter().enumerate() {
+            let change = cost[row + j] + usize::from(f != h);
+            cost[next + j + 1] = change.min(cost[row + j + 1] + 1).min(cost[next + j] + 1);
+        }
+    }
+    let last = &cost[frozen.len() * width..];
+    let best = last.iter().copied().min().unwrap_or(0);
+    let end = last.iter().rposition(|&c| c == best).unwrap_or(0);
+    // Walk one best alignment back, noting for each count of heard words the
+    // earliest frozen position it reaches. Several alignments can cost the
+    // same; the walk prefers a match, then a frozen word not heard again,
+    // then a heard word not frozen, and only then a respelling, so that a
+    // restart point is never placed on a coincidental respelling.
+    let at = |i: usize, j: usize| cost[i * width + j];
+    let mut reached = vec![0; end + 1];
+    let (mut i, mut j) = (frozen.len(), end);
+    reached[j] = i;
+    while j > 0 {
+        let here = at(i, j);
+        let same = i > 0 && frozen[i - 1] == heard[j - 1];
+        if same && here == at(i - 1, j - 1) {
+            (i, j) = (i - 1, j - 1);
+        } else if i > 0 && here == at(i - 1, j) + 1 {
+            i -= 1;
+        } else if here == at(i, j - 1) + 1 {
+            j -= 1;
+        } else {
+            (i, j) = (i - 1, j - 1);
+        }
+        reached[j] = i;
+    }
+    Seam {
+        heard: end,
+        reached,
+    }
 }
 
 fn ends_sentence(text: &str) -> bool {
@@ -403,13 +461,33 @@ mod tests {
     #[test]
     fn the_echo_is_aligned_by_edit_distance() {
         let echo: Vec<String> = ["call", "my", "sister"].map(String::from).to_vec();
-        assert_eq!(align(&echo, &["call", "my", "sister", "after"]), 3);
-        assert_eq!(align(&echo, &["cool", "my", "sister", "after"]), 3);
-        assert_eq!(align(&echo, &["my", "sister", "after"]), 2);
-        assert_eq!(align(&echo, &["call", "me", "my", "sister", "after"]), 4);
-        assert_eq!(align(&echo, &["call"]), 1);
-        assert_eq!(align(&echo, &[]), 0);
-        assert_eq!(align(&[], &["call"]), 0);
+        let heard = |words: &[&str]| align(&echo, 0, words).heard;
+        assert_eq!(heard(&["call", "my", "sister", "after"]), 3);
+        assert_eq!(heard(&["cool", "my", "sister", "after"]), 3);
+        assert_eq!(heard(&["my", "sister", "after"]), 2);
+        assert_eq!(heard(&["call", "me", "my", "sister", "after"]), 4);
+        assert_eq!(heard(&["call"]), 1);
+        assert_eq!(heard(&[]), 0);
+        assert_eq!(align(&[], 0, &["call"]).heard, 0);
+    }
+
+    #[test]
+    fn a_respelled_repeat_before_the_restart_point_is_not_taken_for_the_echo() {
+        // "remind" lies before the restart point; the echo is "me to call".
+        let frozen: Vec<String> = ["remind", "me", "to", "call"].map(String::from).to_vec();
+        let seam = align(&frozen, 1, &["rewind", "me", "to", "call", "my"]);
+        assert_eq!(seam.heard, 4);
+        // After "rewind" the new connection has reached the restart point,
+        // not past "me".
+        assert_eq!(seam.reached[1..], [1, 2, 3, 4]);
+        // An exact repeat is skipped as before; no repeat at all too.
+        assert_eq!(align(&frozen, 1, &["remind", "me", "to", "call"]).heard, 4);
+        assert_eq!(
+            align(&frozen, 1, &["me", "to", "call"]).reached,
+            vec![1, 2, 3, 4]
+        );
+        // With nothing left to hear again, a new word is never a repeat.
+        assert_eq!(align(&frozen[..1], 1, &["rewind"]).heard, 0);
     }
 
     #[test]
