@@ -84,6 +84,16 @@ pub enum CoreInput {
     Voices(Result<Vec<(String, String)>, String>),
     /// The speech server's supervisor saw a change.
     Server(crate::server::ServerReport),
+    /// A profile switch asked for by another process (`tonnytray profile`),
+    /// which waits for the answer: `Err` says why it was refused.
+    SwitchProfile {
+        /// The profile to switch to.
+        name: String,
+        /// The admin's PIN, where the household needs one.
+        pin: Option<crate::secrets::Secret>,
+        /// Where the answer goes.
+        reply: std::sync::mpsc::SyncSender<Result<(), String>>,
+    },
 }
 
 /// Called with every new snapshot, on the core thread: must not block.

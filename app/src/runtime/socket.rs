@@ -73,9 +73,9 @@ fn answer(
             || "error: starting".into(),
             |cell| status_json(&cell.get()).to_string(),
         ),
-        other => match (other.strip_prefix("profile "), cell) {
-            (Some(request), Some(cell)) => switch_profile(request, inbox, cell),
-            _ => format!("error: unknown request {other:?}"),
+        other => match other.strip_prefix("profile ") {
+            Some(request) => switch_profile(request, inbox),
+            None => format!("error: unknown request {other:?}"),
         },
     }
 }
@@ -89,8 +89,8 @@ fn send(inbox: &SyncSender<CoreInput>, command: Command) -> String {
 }
 
 /// `profile {"name": …, "pin": …}`: asks the core to switch and waits (up
-/// to 5 s) for the switch or the notice that refused it.
-fn switch_profile(request: &str, inbox: &SyncSender<CoreInput>, cell: &SnapshotCell) -> String {
+/// to 5 s) for its answer: the switch, or why it was refused.
+fn switch_profile(request: &str, inbox: &SyncSender<CoreInput>) -> String {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(request) else {
         return "error: a profile request is JSON with a name".into();
     };
@@ -100,29 +100,20 @@ fn switch_profile(request: &str, inbox: &SyncSender<CoreInput>, cell: &SnapshotC
     let pin = v["pin"]
         .as_str()
         .map(|p| crate::secrets::Secret::new(p.to_owned()));
-    let notices_before = cell.get().notices.len();
-    let command = Command::SwitchProfile {
+    let (reply, answer) = mpsc::sync_channel(1);
+    let asked = CoreInput::SwitchProfile {
         name: name.clone(),
         pin,
+        reply,
     };
-    if let Err(e) = inbox.try_send(CoreInput::Command(command)) {
+    if let Err(e) = inbox.try_send(asked) {
         return format!("error: {e}");
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::time::Instant::now() < deadline {
-        let s = cell.get();
-        if s.profile == name {
-            return format!("ok: profile {name}");
-        }
-        if s.notices.len() > notices_before {
-            return format!(
-                "error: {}",
-                s.notices.last().map_or("refused", |n| n.text.as_str())
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    match answer.recv_timeout(std::time::Duration::from_secs(5)) {
+        Ok(Ok(())) => format!("ok: profile {name}"),
+        Ok(Err(why)) => format!("error: {why}"),
+        Err(_) => "error: the app did not answer in time".into(),
     }
-    "error: the app did not answer in time".into()
 }
 
 /// The snapshot as JSON, for `tonnytray status`.

@@ -759,6 +759,51 @@ fn the_core_holds_the_pin_gate_for_settings_and_profile_switches() {
     core.shutdown();
 }
 
+/// `tonnytray profile` through the instance socket: the core itself answers
+/// the request, a refusal with its reason (no polling of snapshots).
+#[test]
+fn the_core_answers_a_profile_switch_asked_through_the_socket() {
+    use std::sync::OnceLock;
+    use tonnytray::runtime::socket::{Peers, reply};
+    let channel = core::channel();
+    let inbox = channel.0.clone();
+    let core = Core::spawn(
+        CoreOptions {
+            settings: household("Kids", "2468"),
+            settings_path: None,
+            notices: Default::default(),
+            typer: None,
+            store: store::Shared::new(None, None),
+            outputs: Default::default(),
+            pipelines: None,
+        },
+        channel,
+    )
+    .expect("core");
+    let peers = Peers {
+        to_window: Arc::new(|_| {}),
+        inbox,
+        snapshots: OnceLock::new(),
+        store: OnceLock::new(),
+    };
+    let refused = reply(r#"profile {"name": "Dad", "pin": "1111"}"#, &peers);
+    assert!(
+        refused.starts_with("error: ") && refused.contains("PIN"),
+        "{refused}"
+    );
+    assert_eq!(core.snapshots().get().profile, "Kids");
+    assert_eq!(
+        reply(r#"profile {"name": "Dad", "pin": "2468"}"#, &peers),
+        "ok: profile Dad"
+    );
+    wait_until(&core, "the switch shown", &|s| s.profile == "Dad");
+    assert!(
+        reply("profile nonsense", &peers).contains("JSON"),
+        "a request that is not JSON is named"
+    );
+    core.shutdown();
+}
+
 /// Guessing is slowed down: after three wrong PINs even the right one
 /// waits.
 #[test]

@@ -300,6 +300,12 @@ impl Coordinator {
                     self.server = Some(report);
                     self.dirty = true;
                 }
+                Ok(CoreInput::SwitchProfile { name, pin, reply }) => {
+                    let answer = self.switch_profile(&name, pin.as_ref());
+                    // The asker may have given up waiting; nothing to undo.
+                    let _ = reply.try_send(answer);
+                    self.dirty = true;
+                }
                 Ok(CoreInput::Voices(result)) => {
                     self.dirty = true;
                     match result {
@@ -363,7 +369,10 @@ impl Coordinator {
             Command::StopSpeaking => self.commands.stop_speaking(),
             Command::TestWebhook => self.test_webhook(),
             Command::LoadVoices => self.load_voices(),
-            Command::SwitchProfile { name, pin } => self.switch_profile(name, pin.as_ref()),
+            Command::SwitchProfile { name, pin } => {
+                // The window shows a refusal as the notice switch_profile adds.
+                let _ = self.switch_profile(name, pin.as_ref());
+            }
             Command::Unlock(pin) => self.unlock(pin),
             Command::Lock => self.household.lock(),
             Command::SetSecret { name, value } => self.set_secret(name, value.as_ref()),

@@ -170,13 +170,21 @@ impl Coordinator {
         }
     }
 
-    pub(super) fn switch_profile(&mut self, name: &str, pin: Option<&crate::secrets::Secret>) {
+    /// Switches the active profile if the household allows it; a refusal
+    /// is also a notice, and its text is the `Err`.
+    pub(super) fn switch_profile(
+        &mut self,
+        name: &str,
+        pin: Option<&crate::secrets::Secret>,
+    ) -> Result<(), String> {
         let pin = pin.map(crate::secrets::Secret::expose);
         if let Err(r) = self
             .household
             .may_switch(&self.settings, name, pin, Instant::now())
         {
-            return self.refused(r);
+            let why = r.notice.clone();
+            self.refused(r);
+            return Err(why);
         }
         let from = self.settings.profile().name;
         let mut settings = (*self.settings).clone();
@@ -193,6 +201,7 @@ impl Coordinator {
         self.settings = Arc::new(settings);
         self.log_activity("profile", &format!("switched from {from} to {name}"));
         self.status = format!("Profile: {name}");
+        Ok(())
     }
 
     pub(super) fn log_activity(&mut self, kind: &str, message: &str) {
