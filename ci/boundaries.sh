@@ -4,6 +4,8 @@
 # - no `store` under app/src/ui/: the window gets view types
 #   (messages::history), and the store worker owns the redb file;
 # - no egui outside app/src/ui/ and the App (app/src/desktop.rs);
+# - app/src/config/ is a leaf: settings are read by everyone and use
+#   nothing of the store, the integrations, the core or the UI;
 # - no thread started outside app/src/runtime/thread.rs: clippy's
 #   `disallowed_methods` (clippy.toml) checks that in the clippy build; the
 #   grep here says the same for a quick look without a build.
@@ -34,11 +36,15 @@ if hits=$(code_matches '\begui(_[a-z]+)?::' "$src" | grep -vE "^$src/(ui/|deskto
   crossed "egui outside ui/ and the App (desktop.rs)" "$hits"
 fi
 
+if hits=$(code_matches 'crate::(store|integrations|core|ui|runtime|desktop)\b' "$src/config"); then
+  crossed "config uses a module above it; it must stay a leaf that everyone reads" "$hits"
+fi
+
 if hits=$(code_matches 'std::thread::(spawn|Builder)' "$src" | grep -vE "^$src/runtime/thread\.rs:"); then
   crossed "a thread started outside runtime::thread::spawn" "$hits"
 fi
 
 if [ "$failed" -eq 0 ]; then
-  echo "boundaries: ok (ui without store, egui in ui/ and the App, threads from runtime::thread)"
+  echo "boundaries: ok (ui without store, egui in ui/ and the App, config a leaf, threads from runtime::thread)"
 fi
 exit "$failed"

@@ -3,6 +3,7 @@
 
 pub mod profiles;
 pub mod settings;
+pub mod webhook_url;
 
 /// Where WhisperLiveKit listens by default (started by `scripts/asr-server.sh`).
 pub const DEFAULT_SERVER_URL: &str = "ws://127.0.0.1:8888/asr";

@@ -319,9 +319,32 @@ pub struct BackupSettings {
     pub keep_monthly: usize,
 }
 
+/// How many backups to keep: the newest of each of the last N days, weeks
+/// (ISO weeks) and months that have one. The newest backup is always kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retention {
+    /// Days.
+    pub daily: usize,
+    /// Weeks.
+    pub weekly: usize,
+    /// Months.
+    pub monthly: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            daily: 7,
+            weekly: 4,
+            monthly: 12,
+        }
+    }
+}
+
 impl Default for BackupSettings {
     fn default() -> Self {
-        let r = crate::store::backup::Retention::default();
+        let r = Retention::default();
         Self {
             dir: String::new(),
             keep_daily: r.daily,
@@ -334,8 +357,8 @@ impl Default for BackupSettings {
 impl BackupSettings {
     /// The retention these settings ask for.
     #[must_use]
-    pub fn retention(&self) -> crate::store::backup::Retention {
-        crate::store::backup::Retention {
+    pub fn retention(&self) -> Retention {
+        Retention {
             daily: self.keep_daily,
             weekly: self.keep_weekly,
             monthly: self.keep_monthly,
@@ -346,7 +369,11 @@ impl BackupSettings {
     #[must_use]
     pub fn folder(&self, store_path: &Path) -> PathBuf {
         if self.dir.trim().is_empty() {
-            crate::store::backup::default_dir(store_path)
+            // `backups` beside the store file.
+            store_path
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join("backups")
         } else {
             PathBuf::from(self.dir.trim())
         }
@@ -490,8 +517,7 @@ impl Settings {
             }
         }
         if !self.n8n.url.trim().is_empty()
-            && let Err(e) =
-                crate::integrations::n8n::check_url(self.n8n.url.trim(), self.n8n.allow_http)
+            && let Err(e) = super::webhook_url::check_url(self.n8n.url.trim(), self.n8n.allow_http)
         {
             bad("n8n.url", e.to_string());
         }
@@ -565,7 +591,7 @@ impl Settings {
     pub fn all_profiles(&self) -> Vec<Profile> {
         if self.profiles.is_empty() {
             vec![Profile::new(
-                crate::store::records::DEFAULT_PROFILE,
+                super::profiles::DEFAULT_PROFILE,
                 super::profiles::Role::Admin,
             )]
         } else {

@@ -20,28 +20,7 @@ const PREFIX: &str = "tonnytray-";
 /// And end with this.
 const SUFFIX: &str = ".redb.gz";
 
-/// How many backups to keep: the newest of each of the last N days, weeks
-/// (ISO weeks) and months that have one. The newest backup is always kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Retention {
-    /// Days.
-    pub daily: usize,
-    /// Weeks.
-    pub weekly: usize,
-    /// Months.
-    pub monthly: usize,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Self {
-            daily: 7,
-            weekly: 4,
-            monthly: 12,
-        }
-    }
-}
+pub use crate::config::settings::Retention;
 
 /// One backup file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,15 +31,6 @@ pub struct BackupFile {
     pub made: jiff::Timestamp,
     /// Its size in bytes.
     pub bytes: u64,
-}
-
-/// The default backup folder: `backups` beside the store file.
-#[must_use]
-pub fn default_dir(store_path: &Path) -> PathBuf {
-    store_path
-        .parent()
-        .unwrap_or_else(|| Path::new("."))
-        .join("backups")
 }
 
 /// Copies every table of `from` into `to` (a fresh file at the current schema).

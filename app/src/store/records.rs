@@ -37,8 +37,7 @@ pub struct DecodeError {
     pub why: String,
 }
 
-/// The profile used until profiles exist.
-pub const DEFAULT_PROFILE: &str = "default";
+pub use crate::config::profiles::DEFAULT_PROFILE;
 
 /// Where an utterance's words went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
