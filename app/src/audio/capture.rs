@@ -15,6 +15,13 @@ use super::ring::{RingReader, RingWriter, ring};
 /// Seconds of audio the ring holds before samples are lost (and counted).
 const RING_SECONDS: usize = 4;
 
+/// How much audio the sound server hands over at a time, in milliseconds.
+/// Left to itself PulseAudio gives a record stream 2 s fragments (its
+/// default fragment size), so the first words of every utterance reached the
+/// speech server 2 s late; 50 ms keeps that delay small without waking the
+/// `audio` thread more than 20 times a second.
+const CHUNK_MS: u32 = 50;
+
 /// Why capture could not start or list devices.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -177,27 +184,19 @@ pub fn open(device: Option<&str>) -> Result<(Capture, RingReader), CaptureError>
     let sample_rate = supported.sample_rate();
     let channels = supported.channels();
     let format = supported.sample_format();
-    let config: cpal::StreamConfig = supported.into();
-
-    let (writer, reader) = ring(sample_rate as usize * usize::from(channels) * RING_SECONDS);
-    let (err_tx, errors) = mpsc::channel();
-    let on_error = move |e: cpal::Error| {
-        // Not the data path: the error callback may allocate.
-        let _ = err_tx.send(e.to_string());
-    };
-    let stream = match format {
-        SampleFormat::I8 => build::<i8>(&device, &config, writer, on_error),
-        SampleFormat::I16 => build::<i16>(&device, &config, writer, on_error),
-        SampleFormat::I32 => build::<i32>(&device, &config, writer, on_error),
-        SampleFormat::U8 => build::<u8>(&device, &config, writer, on_error),
-        SampleFormat::U16 => build::<u16>(&device, &config, writer, on_error),
-        SampleFormat::U32 => build::<u32>(&device, &config, writer, on_error),
-        SampleFormat::F32 => build::<f32>(&device, &config, writer, on_error),
-        SampleFormat::F64 => build::<f64>(&device, &config, writer, on_error),
-        other => return Err(open_err(format!("sample format {other} is not supported"))),
-    }
-    .map_err(|e| open_err(e.to_string()))?;
-    stream.play().map_err(|e| open_err(e.to_string()))?;
+    let chunk = chunk_frames(supported.buffer_size(), sample_rate);
+    let mut config: cpal::StreamConfig = supported.into();
+    config.buffer_size = chunk;
+    let started = start(&device, &config, format).or_else(|e| {
+        // A host that refuses the chunk size still records with its own.
+        if config.buffer_size == cpal::BufferSize::Default {
+            return Err(e);
+        }
+        tracing::debug!(error = %e, "the device refused {CHUNK_MS} ms chunks; using its default");
+        config.buffer_size = cpal::BufferSize::Default;
+        start(&device, &config, format)
+    });
+    let (stream, reader, errors) = started.map_err(open_err)?;
     Ok((
         Capture {
             _stream: stream,
@@ -208,6 +207,46 @@ pub fn open(device: Option<&str>) -> Result<(Capture, RingReader), CaptureError>
         },
         reader,
     ))
+}
+
+/// [`CHUNK_MS`] of frames where the device says what it supports, within
+/// its range; otherwise the host's default.
+fn chunk_frames(supported: &cpal::SupportedBufferSize, sample_rate: u32) -> cpal::BufferSize {
+    match *supported {
+        cpal::SupportedBufferSize::Range { min, max } if min <= max => {
+            cpal::BufferSize::Fixed((sample_rate * CHUNK_MS / 1000).clamp(min.max(1), max))
+        }
+        _ => cpal::BufferSize::Default,
+    }
+}
+
+/// Builds and starts a stream into a new ring.
+fn start(
+    device: &cpal::Device,
+    config: &cpal::StreamConfig,
+    format: SampleFormat,
+) -> Result<(cpal::Stream, RingReader, Receiver<String>), String> {
+    let samples = config.sample_rate as usize * usize::from(config.channels) * RING_SECONDS;
+    let (writer, reader) = ring(samples);
+    let (err_tx, errors) = mpsc::channel();
+    let on_error = move |e: cpal::Error| {
+        // Not the data path: the error callback may allocate.
+        let _ = err_tx.send(e.to_string());
+    };
+    let stream = match format {
+        SampleFormat::I8 => build::<i8>(device, config, writer, on_error),
+        SampleFormat::I16 => build::<i16>(device, config, writer, on_error),
+        SampleFormat::I32 => build::<i32>(device, config, writer, on_error),
+        SampleFormat::U8 => build::<u8>(device, config, writer, on_error),
+        SampleFormat::U16 => build::<u16>(device, config, writer, on_error),
+        SampleFormat::U32 => build::<u32>(device, config, writer, on_error),
+        SampleFormat::F32 => build::<f32>(device, config, writer, on_error),
+        SampleFormat::F64 => build::<f64>(device, config, writer, on_error),
+        other => return Err(format!("sample format {other} is not supported")),
+    }
+    .map_err(|e| e.to_string())?;
+    stream.play().map_err(|e| e.to_string())?;
+    Ok((stream, reader, errors))
 }
 
 fn build<T>(
@@ -229,4 +268,34 @@ where
         on_error,
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpal::{BufferSize, SupportedBufferSize};
+
+    #[test]
+    fn chunks_are_50_ms_within_what_the_device_allows() {
+        let wide = SupportedBufferSize::Range {
+            min: 64,
+            max: 96_000,
+        };
+        assert_eq!(chunk_frames(&wide, 48_000), BufferSize::Fixed(2_400));
+        assert_eq!(chunk_frames(&wide, 16_000), BufferSize::Fixed(800));
+        let small = SupportedBufferSize::Range {
+            min: 64,
+            max: 1_024,
+        };
+        assert_eq!(chunk_frames(&small, 48_000), BufferSize::Fixed(1_024));
+        let large = SupportedBufferSize::Range {
+            min: 4_096,
+            max: 8_192,
+        };
+        assert_eq!(chunk_frames(&large, 16_000), BufferSize::Fixed(4_096));
+        assert_eq!(
+            chunk_frames(&SupportedBufferSize::Unknown, 48_000),
+            BufferSize::Default
+        );
+    }
 }
