@@ -17,7 +17,8 @@
 //!   and the store last; `Pipeline` is one utterance's `audio` + `asr`
 //!   threads.
 //! - [`config`]: the server URL and the user's settings file (TOML, per-key
-//!   fallback), household profiles.
+//!   fallback), household profiles, which webhook URLs may carry the token;
+//!   a leaf that uses no module above it.
 //! - [`core`]: the `core` thread: dictation state machine, routing of words
 //!   (dictation or command), the kid-safe policy and PIN gate, the command
 //!   outbox's order and backoff, transcript log, snapshots for the GUI and tray.
