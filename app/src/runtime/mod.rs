@@ -8,7 +8,7 @@
 //!   socket ([`socket`]) and starts, in this order: `store`, `typing`,
 //!   `core` (which owns the `deliver-*`, `speech` and `notify` threads and
 //!   each utterance's pipeline), the speech-server `supervisor`, the
-//!   `settings` thread ([`follow`]: the metrics endpoint and the server's
+//!   `settings` thread (`follow.rs`: the metrics endpoint and the server's
 //!   plan follow applied settings), the `tray` and the hotkey (`hotkey` on X11,
 //!   `hotkey-portal` on Wayland). [`Runtime::shutdown`] stops and joins
 //!   them from the outside in: inputs first (socket, tray), then the
