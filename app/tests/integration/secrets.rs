@@ -7,7 +7,14 @@
 //! later run proves it was kept on disk, and searching every file
 //! afterwards proves it was not kept in clear. `#[ignore]`d (CI runs it
 //! with `--run-ignored all`); needs the Debian packages `dbus-daemon`
-//! (dbus-run-session) and `gnome-keyring`.
+//! (dbus-run-session), `dbus-bin` (dbus-send) and `gnome-keyring`.
+//!
+//! The private bus has no service activation, and the program starts only
+//! once the keyring daemon owns `org.freedesktop.secrets`: with the stock
+//! session config a call that came first (seen under load, 3 runs in 40)
+//! made the bus start a second daemon, which outlived the session holding
+//! the test's output pipe, and the test waited for ever. The children's
+//! output goes to files for the same reason, and strays are killed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,9 +29,39 @@ const STEP_ENV: &str = "TONNYTRAY_KEYRING_TEST_STEP";
 const VALUE_ENV: &str = "TONNYTRAY_KEYRING_TEST_VALUE";
 /// This test's name, to re-run only it.
 const TEST_NAME: &str = "secrets::keyring_keeps_secrets_encrypted_on_disk_and_round_trips";
-/// Starts an unlocked keyring daemon in the session, then the command.
-const IN_SESSION: &str = "printf %s \"$KEYRING_TEST_PASSWORD\" \
-    | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 97; exec \"$@\"";
+/// Starts an unlocked keyring daemon in the session, waits (up to 30 s)
+/// until it owns the Secret Service name, then runs the command.
+const IN_SESSION: &str = r#"
+printf %s "$KEYRING_TEST_PASSWORD" \
+  | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>>"$KEYRING_DAEMON_LOG" \
+  || exit 97
+i=0
+until dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+    org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null \
+    | grep -q 'boolean true'; do
+  i=$((i + 1)); [ "$i" -gt 600 ] && exit 98
+  sleep 0.05
+done
+exec "$@"
+"#;
+/// Exit codes of [`IN_SESSION`] before the command runs.
+const NO_DAEMON: i32 = 97;
+const NO_SECRET_SERVICE: i32 = 98;
+/// A session bus like the stock one, minus service activation: a call that
+/// reaches the bus before the daemon fails instead of starting another.
+const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#;
 
 #[test]
 #[ignore = "real peer: gnome-keyring in a private D-Bus session"]
@@ -199,7 +236,7 @@ fn under_ci() -> bool {
 /// Whether dbus-run-session and gnome-keyring-daemon are installed; if not,
 /// panics under CI and says why the test is skipped otherwise.
 fn tools_present() -> bool {
-    let missing: Vec<&str> = ["dbus-run-session", "gnome-keyring-daemon"]
+    let missing: Vec<&str> = ["dbus-run-session", "dbus-send", "gnome-keyring-daemon"]
         .into_iter()
         .filter(|tool| {
             Command::new(tool)
@@ -215,16 +252,18 @@ fn tools_present() -> bool {
     }
     assert!(
         !under_ci(),
-        "{missing:?} not installed under CI: install the Debian packages dbus-daemon \
-         and gnome-keyring (scripts/install-deps.sh)"
+        "{missing:?} not installed under CI: install the Debian packages dbus-daemon, \
+         dbus-bin and gnome-keyring (scripts/install-deps.sh)"
     );
-    eprintln!("skipping: {missing:?} not installed (Debian: dbus-daemon, gnome-keyring)");
+    eprintln!("skipping: {missing:?} not installed (Debian: dbus-daemon, dbus-bin, gnome-keyring)");
     false
 }
 
-/// A private HOME and XDG dirs.
+/// A private HOME and XDG dirs, and beside them (not searched for the
+/// secret) the children's output and the bus config.
 struct Dirs {
     root: tempfile::TempDir,
+    logs: tempfile::TempDir,
     home: PathBuf,
     data: PathBuf,
     runtime: PathBuf,
@@ -247,6 +286,7 @@ impl Dirs {
         }
         Self {
             root,
+            logs: tempfile::tempdir().expect("temporary dir"),
             home,
             data,
             runtime,
@@ -261,9 +301,8 @@ impl Dirs {
         cmd.args([TEST_NAME, "--exact", "--include-ignored", "--nocapture"])
             .args(["--test-threads", "1"])
             .env(STEP_ENV, step)
-            .env(VALUE_ENV, value)
-            .stdin(Stdio::null());
-        let out = cmd.output().expect("run the test binary");
+            .env(VALUE_ENV, value);
+        let out = self.run(cmd, "");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success() && stdout.contains(&format!("STEP {step} OK")),
@@ -276,21 +315,46 @@ impl Dirs {
     /// Runs `tonnytray secret ARGS` with `input` on standard input.
     fn cli(&self, args: &[&str], input: &str, in_session: bool) -> Output {
         let mut cmd = self.command(Path::new(env!("CARGO_BIN_EXE_tonnytray")), in_session);
+        cmd.arg("secret").args(args);
+        self.run(cmd, input)
+    }
+
+    /// Runs `cmd` with `input` on standard input and its output in files
+    /// (outside the searched tree), so that a process it leaves behind
+    /// cannot keep the test waiting on a pipe.
+    fn run(&self, mut cmd: Command, input: &str) -> Output {
+        let out_path = self.logs.path().join("stdout");
+        let err_path = self.logs.path().join("stderr");
+        let create = |p: &Path| std::fs::File::create(p).expect("output file");
         let mut child = cmd
-            .arg("secret")
-            .args(args)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(create(&out_path))
+            .stderr(create(&err_path))
             .spawn()
-            .expect("run tonnytray");
+            .expect("run the command");
         child
             .stdin
             .take()
             .expect("stdin")
             .write_all(input.as_bytes())
-            .expect("write the value");
-        child.wait_with_output().expect("tonnytray ends")
+            .expect("write the input");
+        let status = child.wait().expect("the command ends");
+        let read = |p: &Path| std::fs::read(p).unwrap_or_default();
+        let mut stderr = read(&err_path);
+        let why: &[u8] = match status.code() {
+            Some(NO_DAEMON) => b"\n(gnome-keyring-daemon did not start)",
+            Some(NO_SECRET_SERVICE) => b"\n(no daemon owned org.freedesktop.secrets within 30 s)",
+            Some(124) => b"\n(timed out after 120 s)",
+            _ => b"",
+        };
+        stderr.extend_from_slice(why);
+        stderr.extend_from_slice(b"\n--- keyring daemon log\n");
+        stderr.extend(read(&self.logs.path().join("daemon.log")));
+        Output {
+            status,
+            stdout: read(&out_path),
+            stderr,
+        }
     }
 
     /// `program` with the private dirs, inside a fresh D-Bus session with an
@@ -298,12 +362,17 @@ impl Dirs {
     fn command(&self, program: &Path, in_session: bool) -> Command {
         let mut cmd = Command::new("timeout");
         // A guard against a hung daemon, not a measurement.
-        cmd.arg("120");
+        cmd.args(["--kill-after=5", "120"]);
         if in_session {
-            cmd.args(["dbus-run-session", "--", "sh", "-c", IN_SESSION, "sh"]);
+            let config = self.logs.path().join("bus.conf");
+            std::fs::write(&config, BUS_CONFIG).expect("write the bus config");
+            cmd.arg("dbus-run-session")
+                .arg(format!("--config-file={}", config.display()))
+                .args(["--", "sh", "-c", IN_SESSION, "sh"]);
         }
         cmd.arg(program)
             .env("KEYRING_TEST_PASSWORD", "tonnytray-test-keyring")
+            .env("KEYRING_DAEMON_LOG", self.logs.path().join("daemon.log"))
             .env("HOME", &self.home)
             .env("XDG_DATA_HOME", &self.data)
             .env("XDG_CONFIG_HOME", self.home.join(".config"))
@@ -318,6 +387,37 @@ impl Dirs {
             );
         }
         cmd
+    }
+}
+
+impl Drop for Dirs {
+    /// Kills what the sessions left running with this HOME: a keyring
+    /// daemon normally quits with its bus, but not if it lost a race.
+    fn drop(&mut self) {
+        let mut needle = b"HOME=".to_vec();
+        needle.extend_from_slice(self.home.as_os_str().as_encoded_bytes());
+        needle.push(0);
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in procs.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            let holds = std::fs::read(entry.path().join("environ")).is_ok_and(|env| {
+                env.starts_with(&needle[..])
+                    || env
+                        .windows(needle.len() + 1)
+                        .any(|w| w[0] == 0 && w[1..] == needle[..])
+            });
+            if holds {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
     }
 }
 
