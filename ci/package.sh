@@ -8,9 +8,11 @@
 #   ci/package.sh dmg|wix|nsis [--bin-dir DIR] [--out DIR]   on macOS / Windows
 #   ci/package.sh packager                              install cargo-packager only
 #
-# --bin-dir: where the tonnytray binary is (default target/debug, the binary
-# the test build already made; releases pass target/release).
-# --out: where the package goes (default target/packages).
+# --bin-dir: where the tonnytray binary is (default target/debug, or
+# $CARGO_TARGET_DIR/debug: the binary the test build already made; releases
+# pass target/release).
+# --out: where the package goes (default target/packages, or
+# $CARGO_TARGET_DIR/packages).
 # The path of the package (or AppDir) is the last line on stdout; progress
 # goes to stderr.
 #
@@ -45,8 +47,8 @@ usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 format="${1:-}"
 [ -n "$format" ] || { usage >&2; exit 2; }
 shift
-bin_dir="target/debug"
-out_dir="target/packages"
+bin_dir="${CARGO_TARGET_DIR:-target}/debug"
+out_dir="${CARGO_TARGET_DIR:-target}/packages"
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin-dir) bin_dir="${2:?--bin-dir needs a directory}"; shift 2 ;;
