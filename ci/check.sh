@@ -203,6 +203,9 @@ export TONNYTRAY_TEST_MANAGED_PORT="$managed_port"
 # The desktop tests give the app a private HOME; a server the app starts
 # there must use the environment installed above, not install another.
 export TONNYTRAY_ASR_VENV="${TONNYTRAY_ASR_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/tonnytray/asr-venv}"
+# The app finds the script beside its binary (target/debug/../../scripts),
+# which is not this checkout when CARGO_TARGET_DIR is elsewhere.
+export TONNYTRAY_ASR_SCRIPT="$root/scripts/asr-server.sh"
 mkdir -p "$TONNYTRAY_TEST_ARTIFACTS"
 cd "$root"
 # The audit (still building cargo-deny on a new machine, niced) goes on

@@ -312,6 +312,11 @@ impl Runner {
             return Next::Check(Instant::now() + HEALTH_EVERY);
         }
         let Some(script) = self.plan.script.clone() else {
+            // The status line says it in the window; the log says it too,
+            // since a headless user or a bug report only has the log.
+            tracing::warn!(
+                "cannot start the speech server: asr-server.sh not found (set server.script or TONNYTRAY_ASR_SCRIPT, or run scripts/install.sh)"
+            );
             self.tell(
                 Mode::Managed,
                 false,
