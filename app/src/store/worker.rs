@@ -9,6 +9,14 @@
 //! the user pauses for [`DEBOUNCE`] is run. Everything else runs in order as
 //! it comes. Answers go back through the `publish` callback (the runtime
 //! routes them to the window and the core).
+//!
+//! Who writes: the core saves what the user says (utterances, edits, the
+//! command outbox) itself, through the same [`Shared`] store, and this
+//! worker does everything else. redb has one writer at a time and readers
+//! that never wait for it (MVCC), so the two never block each other's
+//! reads; and the core must know at once whether a save held, to keep the
+//! words in its unsaved list and retry when it did not (a full disk), which
+//! a queue to this thread would only delay.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
