@@ -17,6 +17,10 @@
 #   ci/bench.sh typing-wayland  the same sentence through the virtual keyboard
 #                          into foot under headless sway, as the unprivileged
 #                          user TONNYTRAY_TEST_WAYLAND_USER (tonnytray-test)
+#   ci/bench.sh capture    the default microphone opened five times, as the app
+#                          opens it and with the buffer size left to PulseAudio:
+#                          time to open, when audio arrives; on the CI virtual
+#                          mic with and without its low-latency reader
 #   ci/bench.sh store      history store: commit p50/p99 (fsync), search over
 #                          100 000 utterances, file size per 10 000
 #   ci/bench.sh metrics    criterion: one metric recorded; one /metrics scrape rendered
@@ -232,6 +236,20 @@ bench_typing_wayland() {
   pkill -u "$user" sway || true
 }
 
+bench_capture() {
+  cargo build -q -p tonnytray --example capture_open >&2
+  start_virtual_mic "$work"
+  local mode
+  for mode in app server-default; do target/debug/examples/capture_open "$mode" 5; done
+  # Without the reader that keeps vmic at low latency (ci/virtual-mic.sh).
+  kill "$virtual_mic_reader" 2>/dev/null || true
+  virtual_mic_reader=""
+  sleep 2.5
+  for mode in app server-default; do
+    target/debug/examples/capture_open "$mode" 5 | sed 's/^/no reader: /'
+  done
+}
+
 bench_store() {
   cargo run --release -q -p tonnytray --example store_bench -- "${STORE_BENCH_DIR:-/tmp}"
 }
@@ -248,8 +266,9 @@ case "${1:-all}" in
   desktop) bench_desktop ;;
   typing) bench_typing ;;
   typing-wayland) bench_typing_wayland ;;
+  capture) bench_capture ;;
   store) bench_store ;;
   metrics) bench_metrics ;;
-  all) bench_resample; bench_latency; bench_listen; bench_e2e; bench_desktop; bench_typing; bench_typing_wayland; bench_store; bench_metrics ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  all) bench_resample; bench_latency; bench_listen; bench_e2e; bench_desktop; bench_typing; bench_typing_wayland; bench_capture; bench_store; bench_metrics ;;
+  *) sed -n '2,31p' "$0"; exit 2 ;;
 esac
