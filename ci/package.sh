@@ -42,7 +42,7 @@ npm_dir="$cache/packager"
 say() { echo "package: $*" >&2; }
 die() { echo "package: $*" >&2; exit 1; }
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 format="${1:-}"
 [ -n "$format" ] || { usage >&2; exit 2; }

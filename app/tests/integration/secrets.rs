@@ -396,7 +396,6 @@ impl Drop for Dirs {
     fn drop(&mut self) {
         let mut needle = b"HOME=".to_vec();
         needle.extend_from_slice(self.home.as_os_str().as_encoded_bytes());
-        needle.push(0);
         let Ok(procs) = std::fs::read_dir("/proc") else {
             return;
         };
@@ -408,12 +407,8 @@ impl Drop for Dirs {
             else {
                 continue;
             };
-            let holds = std::fs::read(entry.path().join("environ")).is_ok_and(|env| {
-                env.starts_with(&needle[..])
-                    || env
-                        .windows(needle.len() + 1)
-                        .any(|w| w[0] == 0 && w[1..] == needle[..])
-            });
+            let holds = std::fs::read(entry.path().join("environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_slice()));
             if holds {
                 let _ = Command::new("kill").args(["-KILL", pid]).status();
             }
