@@ -16,6 +16,7 @@ use tray_icon::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tray_icon::{Icon, TrayIcon, TrayIconBuilder};
 
 use crate::messages::{Command, DictationState};
+use crate::runtime::latest;
 use crate::ui::Tab;
 
 /// What the tray asks of the window.
@@ -201,8 +202,9 @@ fn install_menu_handler(
 /// A running tray: call [`TrayHandle::show`] with each new view.
 pub struct TrayHandle {
     paused: Arc<AtomicBool>,
-    /// Views to show; `None` stops the `tray` thread (Linux).
-    views: std::sync::mpsc::Sender<Option<TrayView>>,
+    /// The newest view to show (latest wins: the tray never falls behind
+    /// the core); closing it stops the `tray` thread (Linux).
+    views: latest::Sender<TrayView>,
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -210,13 +212,13 @@ impl TrayHandle {
     /// Shows the view (from any thread).
     pub fn show(&self, view: TrayView) {
         self.paused.store(view.paused, Ordering::Relaxed);
-        let _ = self.views.send(Some(view));
+        self.views.send(view);
     }
 
     /// Removes the icon and joins the `tray` thread (Linux); views sent
     /// after this are ignored.
     pub fn stop(&self) {
-        let _ = self.views.send(None);
+        self.views.close();
         let thread = self
             .thread
             .lock()
@@ -234,14 +236,14 @@ pub struct MainTray {
     #[cfg(not(target_os = "linux"))]
     tray: Tray,
     #[cfg(not(target_os = "linux"))]
-    views: std::sync::mpsc::Receiver<Option<TrayView>>,
+    views: latest::Receiver<TrayView>,
 }
 
 impl MainTray {
-    /// Applies the views sent since the last call.
+    /// Applies the newest view sent since the last call.
     pub fn pump(&self) {
         #[cfg(not(target_os = "linux"))]
-        while let Ok(Some(view)) = self.views.try_recv() {
+        if let Some(view) = self.views.try_recv() {
             self.tray.show(&view);
         }
     }
@@ -276,7 +278,7 @@ pub fn spawn(
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let (views, rx) = std::sync::mpsc::channel();
+        let (views, rx) = latest::mailbox();
         Ok((
             TrayHandle {
                 paused,
@@ -298,6 +300,7 @@ mod linux {
 
     use super::{Tray, TrayView};
     use crate::messages::Command;
+    use crate::runtime::latest::{self, Received};
 
     const WATCHER: &str = "org.kde.StatusNotifierWatcher";
 
@@ -356,8 +359,8 @@ mod linux {
     /// again every [`RECHECK`], and takes the notice back when one can.
     pub(super) fn spawn(
         to_core: Arc<dyn Fn(Command) + Send + Sync>,
-    ) -> Result<(mpsc::Sender<Option<TrayView>>, std::thread::JoinHandle<()>), String> {
-        let (views, rx) = mpsc::channel::<Option<TrayView>>();
+    ) -> Result<(latest::Sender<TrayView>, std::thread::JoinHandle<()>), String> {
+        let (views, rx) = latest::mailbox::<TrayView>();
         let (built_tx, built_rx) = mpsc::channel();
         let thread = crate::runtime::thread::spawn("tray", move || {
             let tray = match Tray::build() {
@@ -379,14 +382,14 @@ mod linux {
             loop {
                 let view = if problem.is_some() && bus.is_some() {
                     match rx.recv_timeout(RECHECK) {
-                        Ok(Some(view)) => Some(view),
-                        Err(mpsc::RecvTimeoutError::Timeout) => None,
-                        Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        Received::Value(view) => Some(view),
+                        Received::Timeout => None,
+                        Received::Closed => break,
                     }
                 } else {
                     match rx.recv() {
-                        Ok(Some(view)) => Some(view),
-                        Ok(None) | Err(_) => break,
+                        Some(view) => Some(view),
+                        None => break,
                     }
                 };
                 if let Some(view) = view {

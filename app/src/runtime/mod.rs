@@ -19,6 +19,7 @@
 //! and the receivers it drains each frame. It never touches a thread.
 
 mod follow;
+pub mod latest;
 pub mod pipeline;
 pub mod socket;
 pub mod startup;
