@@ -28,6 +28,10 @@ fn main() -> ExitCode {
         None
     };
     let logs = tonnytray::telemetry::init(default, json_dir.as_deref());
+    tonnytray::telemetry::crash::log_panics();
+    if let Err(e) = tonnytray::telemetry::crash::no_core_files() {
+        tracing::warn!("cannot turn off core files: {e}");
+    }
     match cli.command {
         Some(command) => cli::run(
             command,

@@ -8,6 +8,13 @@
 //!
 //! The protocol is one request line (`show`, `toggle`, `ptt press`, `ptt
 //! release`, `status`, `quit`, `profile …`, `store …`) and one reply line.
+//!
+//! Only the user who runs the app may ask: the requests read history and
+//! write files (export, backup, restore) as that user. On Unix the socket
+//! is made mode 0600 and, on Linux, every connection's peer uid
+//! (`SO_PEERCRED`) must be ours, so that a runtime dir that is not private
+//! or a permissive umask does not open it to other local users. A request
+//! line longer than [`MAX_REQUEST`] is refused unread.
 
 #[cfg(any(not(unix), test))]
 mod loopback;
@@ -71,11 +78,23 @@ pub fn request(line: &str) -> std::io::Result<String> {
 ///
 /// # Errors
 /// When no instance is running, or no reply came within `timeout`.
-#[cfg(unix)]
 pub fn request_with_timeout(line: &str, timeout: Duration) -> std::io::Result<String> {
+    request_at(&socket_path(), line, timeout)
+}
+
+/// [`request_with_timeout`] to the channel at `path`.
+///
+/// # Errors
+/// When nothing answers at `path` within `timeout`.
+#[cfg(unix)]
+pub fn request_at(
+    path: &std::path::Path,
+    line: &str,
+    timeout: Duration,
+) -> std::io::Result<String> {
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::net::UnixStream;
-    let mut stream = UnixStream::connect(socket_path())?;
+    let mut stream = UnixStream::connect(path)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.write_all(format!("{line}\n").as_bytes())?;
     let mut reply = String::new();
@@ -83,13 +102,17 @@ pub fn request_with_timeout(line: &str, timeout: Duration) -> std::io::Result<St
     Ok(reply.trim_end().to_owned())
 }
 
-/// [`request`] for requests that take a while (a backup of a big store).
+/// [`request_with_timeout`] to the channel at `path`.
 ///
 /// # Errors
-/// When no instance is running, or no reply came within `timeout`.
+/// When nothing answers at `path` within `timeout`.
 #[cfg(not(unix))]
-pub fn request_with_timeout(line: &str, timeout: Duration) -> std::io::Result<String> {
-    loopback::request(&socket_path(), line, timeout)
+pub fn request_at(
+    path: &std::path::Path,
+    line: &str,
+    timeout: Duration,
+) -> std::io::Result<String> {
+    loopback::request(path, line, timeout)
 }
 
 /// The outcome of trying to be the one instance.
@@ -106,11 +129,22 @@ pub enum Claim {
 /// # Errors
 /// When the channel cannot be created (the app still runs, unguarded).
 pub fn claim(answer: impl Fn(&str) -> String + Send + 'static) -> std::io::Result<Claim> {
-    if request("show").is_ok() {
+    claim_at(&socket_path(), answer)
+}
+
+/// [`claim`] on the channel at `path` (tests use their own).
+///
+/// # Errors
+/// When the channel cannot be created.
+pub fn claim_at(
+    path: &std::path::Path,
+    answer: impl Fn(&str) -> String + Send + 'static,
+) -> std::io::Result<Claim> {
+    if request_at(path, "show", Duration::from_secs(5)).is_ok() {
         return Ok(Claim::AlreadyRunning);
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let (thread, wake) = serve(answer, Arc::clone(&stop))?;
+    let (thread, wake) = serve(path, answer, Arc::clone(&stop))?;
     Ok(Claim::Mine(Server {
         stop,
         wake,
@@ -139,29 +173,51 @@ impl Drop for Server {
 
 type Served = (JoinHandle<()>, Box<dyn Fn() + Send>);
 
+/// The longest request line served (a store request carries a search
+/// text or a path; nothing legitimate comes near this).
+pub const MAX_REQUEST: u64 = 64 * 1024;
+
 #[cfg(unix)]
 fn serve(
+    path: &std::path::Path,
     answer: impl Fn(&str) -> String + Send + 'static,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<Served> {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixListener;
-    let path = socket_path();
+    let path = path.to_path_buf();
     // Nobody answered: a socket file left by a crash is stale.
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
+    // Connecting needs write permission on the socket file: 0600 keeps
+    // other users out whatever the umask or the directory allow. The
+    // peer-uid check below covers the moment between bind and chmod.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     let thread = crate::runtime::thread::spawn("instance", move || {
         for stream in listener.incoming().flatten() {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut reader = BufReader::new(&stream);
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_ok() {
-                let reply = answer(line.trim());
-                let _ = (&stream).write_all(format!("{reply}\n").as_bytes());
+            if let Err(why) = same_user(&stream) {
+                tracing::warn!("instance socket: refused a request: {why}");
+                let _ = (&stream).write_all(format!("error: refused: {why}\n").as_bytes());
+                continue;
             }
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut reader = BufReader::new((&stream).take(MAX_REQUEST + 1));
+            let mut line = String::new();
+            let reply = match reader.read_line(&mut line) {
+                Ok(n) if n as u64 > MAX_REQUEST => {
+                    tracing::warn!(
+                        "instance socket: refused a request of over {MAX_REQUEST} bytes"
+                    );
+                    format!("error: the request is longer than {MAX_REQUEST} bytes")
+                }
+                Ok(_) => answer(line.trim()),
+                Err(e) => format!("error: unreadable request: {e}"),
+            };
+            let _ = (&stream).write_all(format!("{reply}\n").as_bytes());
         }
     })?;
     let wake = move || {
@@ -170,11 +226,36 @@ fn serve(
     Ok((thread, Box::new(wake)))
 }
 
+/// Whether the peer runs as this process's user.
+#[cfg(target_os = "linux")]
+fn same_user(stream: &std::os::unix::net::UnixStream) -> Result<(), String> {
+    let peer = rustix::net::sockopt::socket_peercred(stream)
+        .map_err(|e| format!("cannot tell who is asking ({e})"))?;
+    let me = rustix::process::getuid();
+    if peer.uid == me {
+        Ok(())
+    } else {
+        Err(format!(
+            "the request came from user id {}, and this TonnyTray belongs to user id {}",
+            peer.uid.as_raw(),
+            me.as_raw()
+        ))
+    }
+}
+
+/// Elsewhere on Unix the socket's mode (0600) is the guard.
+#[cfg(all(unix, not(target_os = "linux")))]
+#[allow(clippy::unnecessary_wraps)] // The same shape as on Linux.
+fn same_user(_: &std::os::unix::net::UnixStream) -> Result<(), String> {
+    Ok(())
+}
+
 /// Nobody answered: a new port and new tokens replace the stale announce.
 #[cfg(not(unix))]
 fn serve(
+    path: &std::path::Path,
     answer: impl Fn(&str) -> String + Send + 'static,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<Served> {
-    loopback::serve(&socket_path(), answer, stop)
+    loopback::serve(path, answer, stop)
 }

@@ -1,8 +1,9 @@
 //! Logging: human-readable lines on stderr, the same lines kept in a small
 //! in-memory buffer for the window's logs viewer, and (for the desktop app)
 //! JSON lines in daily files under the data dir, old ones deleted. Metrics
-//! live in [`metrics`].
+//! live in [`metrics`]; what a crash leaves behind in [`crash`].
 
+pub mod crash;
 pub mod metrics;
 
 use std::collections::VecDeque;

@@ -73,7 +73,8 @@ fn prometheus_scrapes_the_running_apps_metrics() {
     let mut desktop = Desktop::start(&settings);
     desktop.focus_target();
     dictate_holding_hotkey(&desktop, &wav);
-    wait_utterance(&desktop);
+    let status = wait_utterance(&desktop);
+    let said = status["log"][0]["text"].as_str().unwrap_or("").to_owned();
 
     let prometheus_port = free_port();
     let config = dir.path().join("prometheus.yml");
@@ -156,7 +157,37 @@ fn prometheus_scrapes_the_running_apps_metrics() {
     assert_eq!(labels.len(), 3, "one series per integration: {labels:?}");
 
     assert_json_logs(&desktop, metrics_port);
+    assert_metrics_hold_no_words(metrics_port, &said);
     desktop.quit();
+}
+
+/// The endpoint is open to every local user (and to Prometheus): it must
+/// count what was said, never show it.
+fn assert_metrics_hold_no_words(metrics_port: u16, said: &str) {
+    let body = ureq::get(&format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .call()
+        .expect("GET /metrics")
+        .into_body()
+        .read_to_string()
+        .expect("body");
+    assert!(body.contains("tonnytray_utterances_total"), "{body}");
+    let lower = body.to_lowercase();
+    // Words long enough not to occur in metric names by chance.
+    let words: Vec<String> = said
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| w.chars().count() >= 5)
+        .map(str::to_lowercase)
+        .collect();
+    assert!(
+        words.len() >= 3,
+        "too few words were heard to check: {said:?}"
+    );
+    for word in &words {
+        assert!(
+            !lower.contains(word.as_str()),
+            "/metrics shows what was said ({word}):\n{body}"
+        );
+    }
 }
 
 /// The desktop app also logs JSON lines to daily files in its data dir.

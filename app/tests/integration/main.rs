@@ -36,5 +36,6 @@ mod peers;
 mod schema_fixtures;
 mod scripts;
 mod secrets;
+mod security;
 mod store_crash;
 mod ui;
