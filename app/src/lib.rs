@@ -57,6 +57,8 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod desktop;
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 pub mod hotkey;
 pub mod instance;
 pub mod integrations;

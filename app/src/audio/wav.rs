@@ -52,15 +52,23 @@ pub enum WavError {
 /// # Errors
 /// [`WavError`] naming the file and the problem.
 pub fn read(path: &Path) -> Result<WavAudio, WavError> {
-    let format_err = |detail: String| WavError::Format {
-        path: path.to_owned(),
-        detail,
-    };
     let file = std::fs::File::open(path).map_err(|source| WavError::Io {
         path: path.to_owned(),
         source,
     })?;
-    let reader = hound::WavReader::new(std::io::BufReader::new(file)).map_err(|e| match e {
+    decode(std::io::BufReader::new(file), path)
+}
+
+/// Decodes WAV bytes from `input` (`path` names them in errors).
+///
+/// # Errors
+/// [`WavError`] naming the file and the problem.
+pub fn decode(input: impl std::io::Read, path: &Path) -> Result<WavAudio, WavError> {
+    let format_err = |detail: String| WavError::Format {
+        path: path.to_owned(),
+        detail,
+    };
+    let reader = hound::WavReader::new(input).map_err(|e| match e {
         hound::Error::IoError(source) => WavError::Io {
             path: path.to_owned(),
             source,

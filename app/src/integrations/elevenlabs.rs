@@ -466,9 +466,9 @@ impl Client {
 }
 
 /// What a [`PcmStream`] needs to word a mid-stream failure.
-struct ErrorContext {
-    url: String,
-    key: String,
+pub(crate) struct ErrorContext {
+    pub(crate) url: String,
+    pub(crate) key: String,
 }
 
 /// Mono s16 samples of one spoken reply, read as they arrive.
@@ -490,7 +490,7 @@ impl fmt::Debug for PcmStream {
 }
 
 impl PcmStream {
-    fn new(reader: Box<dyn Read + Send>, rate: u32, context: ErrorContext) -> Self {
+    pub(crate) fn new(reader: Box<dyn Read + Send>, rate: u32, context: ErrorContext) -> Self {
         Self {
             reader,
             rate,
@@ -673,7 +673,12 @@ struct ErrorObject {
 
 /// Classifies an error answer. `voice_id` is the voice a text-to-speech call
 /// asked for; `key` is scrubbed from any text kept.
-fn error_from_answer(status: u16, body: &str, voice_id: Option<&str>, key: &str) -> TtsError {
+pub(crate) fn error_from_answer(
+    status: u16,
+    body: &str,
+    voice_id: Option<&str>,
+    key: &str,
+) -> TtsError {
     let detail = serde_json::from_str::<ErrorEnvelope>(body)
         .ok()
         .and_then(|e| e.detail);

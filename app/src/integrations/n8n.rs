@@ -583,7 +583,7 @@ impl Webhook {
     }
 
     /// Reads a 2xx body into a [`Reply`].
-    fn reply(&self, body: &[u8]) -> Result<Reply, DeliveryError> {
+    pub(crate) fn reply(&self, body: &[u8]) -> Result<Reply, DeliveryError> {
         let text = std::str::from_utf8(body).map_err(|e| DeliveryError::ReplyNotUtf8 {
             url: self.shown.clone(),
             at: e.valid_up_to(),
@@ -594,7 +594,7 @@ impl Webhook {
     }
 
     /// What an error body says, short and without the token.
-    fn detail(&self, body: &[u8]) -> String {
+    pub(crate) fn detail(&self, body: &[u8]) -> String {
         let text = String::from_utf8_lossy(body);
         let text = text.trim();
         // n8n answers errors as {"code":…,"message":…,"hint":…}.

@@ -83,7 +83,7 @@ pub fn backup(store: &Store, dir: &Path) -> Result<PathBuf, StoreError> {
     let result = (|| {
         {
             let copy = Database::create(&raw).map_err(|e| classify(&raw, e))?;
-            copy_tables(store.db(), &copy, &raw)?;
+            store.guard(|| copy_tables(store.db(), &copy, &raw))?;
         }
         gzip(&raw, &part)?;
         std::fs::rename(&part, &target).map_err(|e| io(&target, "cannot name the backup", &e))?;

@@ -138,13 +138,29 @@ fn write(
 /// When the file is not an export (the message says what is wrong) or the
 /// store cannot be written; nothing is added then.
 pub fn import(store: &Store, from: &Path) -> Result<Counts, StoreError> {
+    let bytes = std::fs::read(from).map_err(|e| io_error(from, "cannot read", &e))?;
+    let file = read_export(&bytes, from)?;
+    let mut counts = Counts::default();
+    for u in file {
+        match store.utterance(u.id)? {
+            Some(existing) if existing.text == u.text => counts.skipped += 1,
+            _ => {
+                store.add_utterance(&u)?;
+                counts.utterances += 1;
+            }
+        }
+    }
+    Ok(counts)
+}
+
+/// The utterances of an export file's bytes (`from` names it in errors).
+pub(crate) fn read_export(bytes: &[u8], from: &Path) -> Result<Vec<Utterance>, StoreError> {
     let bad = |detail: String| StoreError::Damaged {
         path: from.to_owned(),
         detail,
     };
-    let bytes = std::fs::read(from).map_err(|e| io_error(from, "cannot read", &e))?;
     let file: ExportFile =
-        serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a TonnyTray export: {e}")))?;
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("not a TonnyTray export: {e}")))?;
     if file.format != FORMAT {
         return Err(bad(format!(
             "\"format\" is {:?}, expected {FORMAT:?}",
@@ -157,17 +173,7 @@ pub fn import(store: &Store, from: &Path) -> Result<Counts, StoreError> {
             file.version
         )));
     }
-    let mut counts = Counts::default();
-    for Entry { utterance: u, .. } in file.utterances {
-        match store.utterance(u.id)? {
-            Some(existing) if existing.text == u.text => counts.skipped += 1,
-            _ => {
-                store.add_utterance(&u)?;
-                counts.utterances += 1;
-            }
-        }
-    }
-    Ok(counts)
+    Ok(file.utterances.into_iter().map(|e| e.utterance).collect())
 }
 
 #[cfg(test)]

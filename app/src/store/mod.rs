@@ -84,6 +84,49 @@ impl StoreError {
 }
 
 /// Turns a redb error into a [`StoreError`] about `path`.
+/// The database, closed without a panic escaping: redb commits on close,
+/// and on a damaged file (found by the `store_file` fuzz target: a free
+/// page bitmap that is too short) that commit can panic. The file is
+/// checksummed, so nothing already saved depends on that last commit.
+#[derive(Debug)]
+struct Closing(Option<Database>);
+
+impl std::ops::Deref for Closing {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        self.0.as_ref().expect("the database is there until drop")
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        let db = self.0.take();
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(db))).is_err() {
+            tracing::error!("the history store could not be closed cleanly (a damaged file?)");
+        }
+    }
+}
+
+/// Runs `f`, turning a panic into [`StoreError::Damaged`]. redb checks
+/// its pages' checksums after a crash, but trusts what passes: a file
+/// damaged otherwise (or made by hand) can make it panic while opening
+/// (found by the `store_file` fuzz target: a table name that is not
+/// UTF-8). A damaged file must become an error the app recovers from (set
+/// aside, restore offered), not a crash at every start.
+fn unpanicked<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no reason given".into());
+        Err(StoreError::Damaged {
+            path: path.to_owned(),
+            detail: format!("the database library could not read it ({why})"),
+        })
+    })
+}
+
 fn classify(path: &Path, e: impl Into<redb::Error>) -> StoreError {
     let e: redb::Error = e.into();
     let path = path.to_owned();
@@ -247,7 +290,7 @@ pub struct Query {
 /// The open store.
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    db: Closing,
     path: PathBuf,
     /// The schema version the file had before this open migrated it.
     migrated_from: u64,
@@ -274,11 +317,13 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| io_error(dir, "cannot create the folder", &e))?;
         }
-        let db = match Database::create(path) {
-            Ok(db) => db,
-            Err(e) => return Err(classify(path, e)),
-        };
-        Self::migrated(db, path.to_owned())
+        unpanicked(path, || {
+            let db = match Database::create(path) {
+                Ok(db) => db,
+                Err(e) => return Err(classify(path, e)),
+            };
+            Self::migrated(db, path.to_owned())
+        })
     }
 
     /// A store on any redb backend (tests: full disks, memory).
@@ -289,17 +334,19 @@ impl Store {
         backend: impl redb::StorageBackend,
         name: &Path,
     ) -> Result<Self, StoreError> {
-        let db = Database::builder()
-            .create_with_backend(backend)
-            .map_err(|e| classify(name, e))?;
-        Self::migrated(db, name.to_owned())
+        unpanicked(name, move || {
+            let db = Database::builder()
+                .create_with_backend(backend)
+                .map_err(|e| classify(name, e))?;
+            Self::migrated(db, name.to_owned())
+        })
     }
 
     fn migrated(db: Database, path: PathBuf) -> Result<Self, StoreError> {
         use tonnytray_migrations::MigrateError;
         match tonnytray_migrations::migrate(&db) {
             Ok(done) => Ok(Self {
-                db,
+                db: Closing(Some(db)),
                 path,
                 migrated_from: done.from,
             }),
@@ -312,6 +359,15 @@ impl Store {
                 Err(classify(&path, e))
             }
         }
+    }
+
+    /// Runs one operation on the file; a panic in redb (a damaged file)
+    /// becomes [`StoreError::Damaged`] (see [`unpanicked`]).
+    pub(crate) fn guard<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        unpanicked(&self.path, f)
     }
 
     /// The file.
@@ -331,7 +387,7 @@ impl Store {
     /// # Errors
     /// When the file cannot be read.
     pub fn schema_version(&self) -> Result<u64, StoreError> {
-        tonnytray_migrations::version(&self.db).map_err(|e| classify(&self.path, e))
+        self.guard(|| tonnytray_migrations::version(&self.db).map_err(|e| classify(&self.path, e)))
     }
 
     fn err(&self, e: impl Into<redb::Error>) -> StoreError {
@@ -346,10 +402,12 @@ impl Store {
     /// On any write failure nothing is saved; [`StoreError::DiskFull`] when
     /// the disk is full.
     pub fn add_utterance(&self, u: &Utterance) -> Result<u64, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        let id = self.insert_utterance(&txn, u)?;
-        txn.commit().map_err(|e| self.err(e))?;
-        Ok(id)
+        self.guard(|| {
+            let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+            let id = self.insert_utterance(&txn, u)?;
+            txn.commit().map_err(|e| self.err(e))?;
+            Ok(id)
+        })
     }
 
     /// Inside `txn`: saves `u` under a free id at or after its own, and
@@ -416,16 +474,18 @@ impl Store {
     /// # Errors
     /// On a write failure (nothing is saved).
     pub fn put_utterance(&self, u: &Utterance) -> Result<bool, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        let was_absent = {
-            let mut table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
-            table
-                .insert(u.id, records::encode_utterance(u).as_slice())
-                .map_err(|e| self.err(e))?
-                .is_none()
-        };
-        txn.commit().map_err(|e| self.err(e))?;
-        Ok(was_absent)
+        self.guard(|| {
+            let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+            let was_absent = {
+                let mut table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+                table
+                    .insert(u.id, records::encode_utterance(u).as_slice())
+                    .map_err(|e| self.err(e))?
+                    .is_none()
+            };
+            txn.commit().map_err(|e| self.err(e))?;
+            Ok(was_absent)
+        })
     }
 
     /// One utterance.
@@ -433,14 +493,16 @@ impl Store {
     /// # Errors
     /// When the file cannot be read or the record is damaged.
     pub fn utterance(&self, id: u64) -> Result<Option<Utterance>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
-        let Some(v) = table.get(id).map_err(|e| self.err(e))? else {
-            return Ok(None);
-        };
-        records::decode_utterance(id, v.value())
-            .map(Some)
-            .map_err(|e| damaged(&self.path, &e))
+        self.guard(|| {
+            let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+            let table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+            let Some(v) = table.get(id).map_err(|e| self.err(e))? else {
+                return Ok(None);
+            };
+            records::decode_utterance(id, v.value())
+                .map(Some)
+                .map_err(|e| damaged(&self.path, &e))
+        })
     }
 
     /// Changes one utterance with `f`, durably; returns the new record.
@@ -448,10 +510,12 @@ impl Store {
     /// # Errors
     /// [`StoreError::NoSuchUtterance`], or a read/write failure.
     pub fn update(&self, id: u64, f: impl FnOnce(&mut Utterance)) -> Result<Utterance, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        let updated = self.change_utterance(&txn, id, f)?;
-        txn.commit().map_err(|e| self.err(e))?;
-        Ok(updated)
+        self.guard(|| {
+            let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+            let updated = self.change_utterance(&txn, id, f)?;
+            txn.commit().map_err(|e| self.err(e))?;
+            Ok(updated)
+        })
     }
 
     /// Deletes one utterance and returns it (for undo). Statistics keep it:
@@ -460,19 +524,20 @@ impl Store {
     /// # Errors
     /// [`StoreError::NoSuchUtterance`], or a read/write failure.
     pub fn delete(&self, id: u64) -> Result<Utterance, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        let removed = {
-            let mut table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
-            let old = table.remove(id).map_err(|e| self.err(e))?;
-            match old {
-                Some(v) => {
-                    records::decode_utterance(id, v.value()).map_err(|e| damaged(&self.path, &e))?
+        self.guard(|| {
+            let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+            let removed = {
+                let mut table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+                let old = table.remove(id).map_err(|e| self.err(e))?;
+                match old {
+                    Some(v) => records::decode_utterance(id, v.value())
+                        .map_err(|e| damaged(&self.path, &e))?,
+                    None => return Err(StoreError::NoSuchUtterance(id)),
                 }
-                None => return Err(StoreError::NoSuchUtterance(id)),
-            }
-        };
-        txn.commit().map_err(|e| self.err(e))?;
-        Ok(removed)
+            };
+            txn.commit().map_err(|e| self.err(e))?;
+            Ok(removed)
+        })
     }
 
     /// Utterances matching `q`, newest first.
@@ -480,29 +545,33 @@ impl Store {
     /// # Errors
     /// When the file cannot be read or a matching record is damaged.
     pub fn search(&self, q: &Query) -> Result<Vec<Utterance>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
-        let range = q.since.unwrap_or(0)..q.until.unwrap_or(u64::MAX);
-        let needle = q.text.trim().to_lowercase();
-        let mut found = Vec::new();
-        for entry in table.range(range).map_err(|e| self.err(e))?.rev() {
-            let (k, v) = entry.map_err(|e| self.err(e))?;
-            let id = k.value();
-            let head = records::decode_head(id, v.value()).map_err(|e| damaged(&self.path, &e))?;
-            if (q.favourites && !head.favourite)
-                || q.profile.as_deref().is_some_and(|p| p != head.profile)
-                || !contains_folded(head.text, &needle)
-            {
-                continue;
+        self.guard(|| {
+            let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+            let table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+            let range = q.since.unwrap_or(0)..q.until.unwrap_or(u64::MAX);
+            let needle = q.text.trim().to_lowercase();
+            let mut found = Vec::new();
+            for entry in table.range(range).map_err(|e| self.err(e))?.rev() {
+                let (k, v) = entry.map_err(|e| self.err(e))?;
+                let id = k.value();
+                let head =
+                    records::decode_head(id, v.value()).map_err(|e| damaged(&self.path, &e))?;
+                if (q.favourites && !head.favourite)
+                    || q.profile.as_deref().is_some_and(|p| p != head.profile)
+                    || !contains_folded(head.text, &needle)
+                {
+                    continue;
+                }
+                found.push(
+                    records::decode_utterance(id, v.value())
+                        .map_err(|e| damaged(&self.path, &e))?,
+                );
+                if q.limit > 0 && found.len() == q.limit {
+                    break;
+                }
             }
-            found.push(
-                records::decode_utterance(id, v.value()).map_err(|e| damaged(&self.path, &e))?,
-            );
-            if q.limit > 0 && found.len() == q.limit {
-                break;
-            }
-        }
-        Ok(found)
+            Ok(found)
+        })
     }
 
     /// How many utterances are stored.
@@ -510,9 +579,11 @@ impl Store {
     /// # Errors
     /// When the file cannot be read.
     pub fn count(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
-        table.len().map_err(|e| self.err(e))
+        self.guard(|| {
+            let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+            let table = txn.open_table(UTTERANCES).map_err(|e| self.err(e))?;
+            table.len().map_err(|e| self.err(e))
+        })
     }
 
     /// Daily statistics from `since_day` on, by day then profile.
@@ -520,17 +591,19 @@ impl Store {
     /// # Errors
     /// When the file cannot be read or a record is damaged.
     pub fn stats(&self, since_day: u32) -> Result<Vec<(u32, String, DayStats)>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(STATS).map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for entry in table.range((since_day, "")..).map_err(|e| self.err(e))? {
-            let (k, v) = entry.map_err(|e| self.err(e))?;
-            let (day, profile) = k.value();
-            let s = records::decode_stats(day, profile, v.value())
-                .map_err(|e| damaged(&self.path, &e))?;
-            out.push((day, profile.to_owned(), s));
-        }
-        Ok(out)
+        self.guard(|| {
+            let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+            let table = txn.open_table(STATS).map_err(|e| self.err(e))?;
+            let mut out = Vec::new();
+            for entry in table.range((since_day, "")..).map_err(|e| self.err(e))? {
+                let (k, v) = entry.map_err(|e| self.err(e))?;
+                let (day, profile) = k.value();
+                let s = records::decode_stats(day, profile, v.value())
+                    .map_err(|e| damaged(&self.path, &e))?;
+                out.push((day, profile.to_owned(), s));
+            }
+            Ok(out)
+        })
     }
 
     /// Adds a line to the activity log (durable).
@@ -538,23 +611,25 @@ impl Store {
     /// # Errors
     /// On a write failure.
     pub fn log_activity(&self, kind: &str, message: &str) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        {
-            let mut table = txn.open_table(ACTIVITY).map_err(|e| self.err(e))?;
-            let mut at = records::micros(std::time::SystemTime::now());
-            while table.get(at).map_err(|e| self.err(e))?.is_some() {
-                at += 1;
+        self.guard(|| {
+            let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+            {
+                let mut table = txn.open_table(ACTIVITY).map_err(|e| self.err(e))?;
+                let mut at = records::micros(std::time::SystemTime::now());
+                while table.get(at).map_err(|e| self.err(e))?.is_some() {
+                    at += 1;
+                }
+                let a = Activity {
+                    at,
+                    kind: kind.to_owned(),
+                    message: message.to_owned(),
+                };
+                table
+                    .insert(at, records::encode_activity(&a).as_slice())
+                    .map_err(|e| self.err(e))?;
             }
-            let a = Activity {
-                at,
-                kind: kind.to_owned(),
-                message: message.to_owned(),
-            };
-            table
-                .insert(at, records::encode_activity(&a).as_slice())
-                .map_err(|e| self.err(e))?;
-        }
-        txn.commit().map_err(|e| self.err(e))
+            txn.commit().map_err(|e| self.err(e))
+        })
     }
 
     /// The newest `n` activity entries, newest first.
@@ -562,17 +637,19 @@ impl Store {
     /// # Errors
     /// When the file cannot be read or an entry is damaged.
     pub fn activity(&self, n: usize) -> Result<Vec<Activity>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(ACTIVITY).map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for entry in table.iter().map_err(|e| self.err(e))?.rev().take(n) {
-            let (k, v) = entry.map_err(|e| self.err(e))?;
-            out.push(
-                records::decode_activity(k.value(), v.value())
-                    .map_err(|e| damaged(&self.path, &e))?,
-            );
-        }
-        Ok(out)
+        self.guard(|| {
+            let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+            let table = txn.open_table(ACTIVITY).map_err(|e| self.err(e))?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(|e| self.err(e))?.rev().take(n) {
+                let (k, v) = entry.map_err(|e| self.err(e))?;
+                out.push(
+                    records::decode_activity(k.value(), v.value())
+                        .map_err(|e| damaged(&self.path, &e))?,
+                );
+            }
+            Ok(out)
+        })
     }
 
     /// Keeps a copy of the settings in force (TOML), for backups. The same
@@ -581,20 +658,22 @@ impl Store {
     /// # Errors
     /// On a write failure.
     pub fn save_settings(&self, toml: &str) -> Result<(), StoreError> {
-        if self
-            .settings()
-            .is_ok_and(|now| now.as_deref() == Some(toml))
-        {
-            return Ok(());
-        }
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        {
-            let mut table = txn.open_table(SETTINGS).map_err(|e| self.err(e))?;
-            table
-                .insert("current", toml.as_bytes())
-                .map_err(|e| self.err(e))?;
-        }
-        txn.commit().map_err(|e| self.err(e))
+        self.guard(|| {
+            if self
+                .settings()
+                .is_ok_and(|now| now.as_deref() == Some(toml))
+            {
+                return Ok(());
+            }
+            let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+            {
+                let mut table = txn.open_table(SETTINGS).map_err(|e| self.err(e))?;
+                table
+                    .insert("current", toml.as_bytes())
+                    .map_err(|e| self.err(e))?;
+            }
+            txn.commit().map_err(|e| self.err(e))
+        })
     }
 
     /// The settings copy, if any.
@@ -602,17 +681,19 @@ impl Store {
     /// # Errors
     /// When the file cannot be read or the copy is not UTF-8.
     pub fn settings(&self) -> Result<Option<String>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(SETTINGS).map_err(|e| self.err(e))?;
-        let Some(v) = table.get("current").map_err(|e| self.err(e))? else {
-            return Ok(None);
-        };
-        String::from_utf8(v.value().to_vec())
-            .map(Some)
-            .map_err(|_| StoreError::Damaged {
-                path: self.path.clone(),
-                detail: "the saved settings are not UTF-8 text".into(),
-            })
+        self.guard(|| {
+            let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+            let table = txn.open_table(SETTINGS).map_err(|e| self.err(e))?;
+            let Some(v) = table.get("current").map_err(|e| self.err(e))? else {
+                return Ok(None);
+            };
+            String::from_utf8(v.value().to_vec())
+                .map(Some)
+                .map_err(|_| StoreError::Damaged {
+                    path: self.path.clone(),
+                    detail: "the saved settings are not UTF-8 text".into(),
+                })
+        })
     }
 
     /// The redb database, for backup and export in this module only.
@@ -819,6 +900,38 @@ mod tests {
         assert_eq!(tonnytray_migrations::version(&db).expect("version"), 99);
         let txn = db.begin_read().expect("read");
         assert!(txn.open_table(UTTERANCES).is_err(), "no table was created");
+    }
+
+    /// Files the `store_file` fuzz target found that made redb panic: on
+    /// opening (a table name that is not UTF-8), on closing (a free-page
+    /// bitmap too short) and on reading (a value pointing past its page).
+    #[test]
+    fn files_that_make_the_database_library_panic_are_damaged_not_a_crash() {
+        let dir = tempfile::tempdir().expect("dir");
+        let corpus =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/store_file");
+        for name in [
+            "crash-table-name-not-utf8",
+            "crash-bitmap-on-close",
+            "crash-value-out-of-page",
+        ] {
+            let path = dir.path().join(format!("{name}.redb"));
+            std::fs::copy(corpus.join(name), &path).expect("copy");
+            let outcome = Store::open(&path).and_then(|s| {
+                let all = s.search(&Query::default())?;
+                s.add_utterance(&utterance(7, "said after"))?;
+                Ok(all.len())
+            });
+            match outcome {
+                Err(e @ StoreError::Damaged { .. }) => {
+                    assert!(e.to_string().contains("is damaged"), "{name}: {e}");
+                }
+                other => {
+                    // Some damage only shows when closing: then it was read.
+                    assert!(other.is_ok(), "{name}: {other:?}");
+                }
+            }
+        }
     }
 
     #[test]

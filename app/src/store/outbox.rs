@@ -76,28 +76,30 @@ impl Store {
     /// # Errors
     /// On any write failure nothing is saved.
     pub fn add_command(&self, u: &Utterance, jobs: &[OutboxJob]) -> Result<u64, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        let id = self.insert_utterance(&txn, u)?;
-        {
-            let mut table = txn.open_table(OUTBOX).map_err(|e| self.err(e))?;
-            let mut key = records::micros(std::time::SystemTime::now());
-            if let Some(last) = table.last().map_err(|e| self.err(e))? {
-                key = key.max(last.0.value() + 1);
+        self.guard(|| {
+            let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+            let id = self.insert_utterance(&txn, u)?;
+            {
+                let mut table = txn.open_table(OUTBOX).map_err(|e| self.err(e))?;
+                let mut key = records::micros(std::time::SystemTime::now());
+                if let Some(last) = table.last().map_err(|e| self.err(e))? {
+                    key = key.max(last.0.value() + 1);
+                }
+                for job in jobs {
+                    let job = OutboxJob {
+                        id: key,
+                        utterance_id: id,
+                        ..job.clone()
+                    };
+                    table
+                        .insert(key, encode(&job).as_slice())
+                        .map_err(|e| self.err(e))?;
+                    key += 1;
+                }
             }
-            for job in jobs {
-                let job = OutboxJob {
-                    id: key,
-                    utterance_id: id,
-                    ..job.clone()
-                };
-                table
-                    .insert(key, encode(&job).as_slice())
-                    .map_err(|e| self.err(e))?;
-                key += 1;
-            }
-        }
-        txn.commit().map_err(|e| self.err(e))?;
-        Ok(id)
+            txn.commit().map_err(|e| self.err(e))?;
+            Ok(id)
+        })
     }
 
     /// Every pending job, oldest first.
@@ -105,15 +107,18 @@ impl Store {
     /// # Errors
     /// When the file cannot be read or a job is damaged.
     pub fn outbox(&self) -> Result<Vec<OutboxJob>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(OUTBOX).map_err(|e| self.err(e))?;
-        let mut out =
-            Vec::with_capacity(usize::try_from(table.len().map_err(|e| self.err(e))?).unwrap_or(0));
-        for entry in table.iter().map_err(|e| self.err(e))? {
-            let (k, v) = entry.map_err(|e| self.err(e))?;
-            out.push(decode(k.value(), v.value()).map_err(|e| damaged(&self.path, &e))?);
-        }
-        Ok(out)
+        self.guard(|| {
+            let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+            let table = txn.open_table(OUTBOX).map_err(|e| self.err(e))?;
+            let mut out = Vec::with_capacity(
+                usize::try_from(table.len().map_err(|e| self.err(e))?).unwrap_or(0),
+            );
+            for entry in table.iter().map_err(|e| self.err(e))? {
+                let (k, v) = entry.map_err(|e| self.err(e))?;
+                out.push(decode(k.value(), v.value()).map_err(|e| damaged(&self.path, &e))?);
+            }
+            Ok(out)
+        })
     }
 
     /// Records a failed attempt (attempts and the error), durably.
@@ -121,18 +126,20 @@ impl Store {
     /// # Errors
     /// On a write failure.
     pub fn update_job(&self, job: &OutboxJob) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        {
-            let mut table = txn.open_table(OUTBOX).map_err(|e| self.err(e))?;
-            // A job removed meanwhile (delivered, discarded) stays removed.
-            if table.get(job.id).map_err(|e| self.err(e))?.is_none() {
-                return Ok(());
+        self.guard(|| {
+            let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+            {
+                let mut table = txn.open_table(OUTBOX).map_err(|e| self.err(e))?;
+                // A job removed meanwhile (delivered, discarded) stays removed.
+                if table.get(job.id).map_err(|e| self.err(e))?.is_none() {
+                    return Ok(());
+                }
+                table
+                    .insert(job.id, encode(job).as_slice())
+                    .map_err(|e| self.err(e))?;
             }
-            table
-                .insert(job.id, encode(job).as_slice())
-                .map_err(|e| self.err(e))?;
-        }
-        txn.commit().map_err(|e| self.err(e))
+            txn.commit().map_err(|e| self.err(e))
+        })
     }
 
     /// Removes a delivered (or discarded) job, and with `command_ms`
@@ -147,16 +154,18 @@ impl Store {
         job_id: u64,
         command_ms: Option<(u64, u32)>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        let was_there = {
-            let mut table = txn.open_table(OUTBOX).map_err(|e| self.err(e))?;
-            table.remove(job_id).map_err(|e| self.err(e))?.is_some()
-        };
-        if let Some((utterance, ms)) = command_ms {
-            self.change_utterance(&txn, utterance, |u| u.latency.command_ms = Some(ms))?;
-        }
-        txn.commit().map_err(|e| self.err(e))?;
-        Ok(was_there)
+        self.guard(|| {
+            let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+            let was_there = {
+                let mut table = txn.open_table(OUTBOX).map_err(|e| self.err(e))?;
+                table.remove(job_id).map_err(|e| self.err(e))?.is_some()
+            };
+            if let Some((utterance, ms)) = command_ms {
+                self.change_utterance(&txn, utterance, |u| u.latency.command_ms = Some(ms))?;
+            }
+            txn.commit().map_err(|e| self.err(e))?;
+            Ok(was_there)
+        })
     }
 
     /// Pending jobs.
@@ -164,9 +173,11 @@ impl Store {
     /// # Errors
     /// When the file cannot be read.
     pub fn outbox_len(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(OUTBOX).map_err(|e| self.err(e))?;
-        table.len().map_err(|e| self.err(e))
+        self.guard(|| {
+            let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+            let table = txn.open_table(OUTBOX).map_err(|e| self.err(e))?;
+            table.len().map_err(|e| self.err(e))
+        })
     }
 }
 
