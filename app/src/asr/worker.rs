@@ -82,6 +82,16 @@ pub struct AsrWorkerConfig {
     /// After the end-of-stream frame, the transcript must change (or the
     /// server finish) within this long, or the connection counts as lost.
     pub flush_timeout: Duration,
+    /// While audio streams, a server silent this long is reported (it may
+    /// have hung with the socket open)…
+    pub stall_warning: Duration,
+    /// …and given up on after this long: the connection is dropped and the
+    /// audio after the last checkpoint goes to a new one.
+    pub stall_timeout: Duration,
+    /// A server reporting more than this many seconds of audio not yet
+    /// transcribed is falling behind real time: the user is told once per
+    /// utterance.
+    pub lag_warning_secs: f64,
 }
 
 impl AsrWorkerConfig {
@@ -93,6 +103,11 @@ impl AsrWorkerConfig {
             backlog_frame_samples: SAMPLE_RATE as usize,
             connect_timeout: Duration::from_secs(10),
             flush_timeout: Duration::from_secs(30),
+            // WhisperLiveKit answers every second or so while audio flows
+            // (its lag figures change even in silence); these leave room.
+            stall_warning: Duration::from_secs(15),
+            stall_timeout: Duration::from_secs(45),
+            lag_warning_secs: 8.0,
         }
     }
 }
@@ -144,6 +159,10 @@ struct Worker {
     down_since: Option<Instant>,
     ever_connected: bool,
     last_progress: Instant,
+    /// When the current connection last sent anything.
+    last_heard: Instant,
+    stall_warned: bool,
+    lag_warned: bool,
     dropped_updates: u64,
     pacing: Pacing,
 }
@@ -219,6 +238,9 @@ pub fn spawn(
         down_since: None,
         ever_connected: false,
         last_progress: Instant::now(),
+        last_heard: Instant::now(),
+        stall_warned: false,
+        lag_warned: false,
         dropped_updates: 0,
         pacing: Pacing::new(),
     };
@@ -262,8 +284,52 @@ impl Worker {
                 // Sending waits for the server to catch up.
                 at = earliest(at, Instant::now() + PACING_TICK);
             }
+            if self.watching_for_stall() {
+                let wait = if self.stall_warned {
+                    self.config.stall_timeout
+                } else {
+                    self.config.stall_warning
+                };
+                at = earliest(at, self.last_heard + wait);
+            }
         }
         at
+    }
+
+    /// Whether the server owes an answer: audio went out on an open
+    /// connection while the utterance streams (after the end frame the
+    /// flush timeout watches instead).
+    fn watching_for_stall(&self) -> bool {
+        self.phase == Phase::Streaming
+            && self
+                .conn
+                .as_ref()
+                .is_some_and(|c| c.opened && c.end_sent_at.is_none())
+            && self.pacing.sent > 0
+    }
+
+    /// Reports a server that has gone quiet, then gives up on it.
+    /// Returns whether the connection was dropped.
+    fn check_stall(&mut self, now: Instant) -> bool {
+        if !self.watching_for_stall() {
+            return false;
+        }
+        let quiet = now.duration_since(self.last_heard);
+        if quiet >= self.config.stall_timeout {
+            let secs = self.config.stall_timeout.as_secs_f64();
+            self.connection_lost(format!(
+                "the server stopped answering for {secs:.0} s with the connection open"
+            ));
+            return true;
+        }
+        if quiet >= self.config.stall_warning && !self.stall_warned {
+            self.stall_warned = true;
+            let secs = self.config.stall_warning.as_secs_f64();
+            self.emit(PipelineEvent::ServerWarning(format!(
+                "no answer for {secs:.0} s: still recording, and every word is kept to be sent again if it does not recover"
+            )));
+        }
+        false
     }
 
     fn on_audio(&mut self, chunk: &AudioChunk) {
@@ -317,6 +383,9 @@ impl Worker {
             if self.phase != Phase::Idle {
                 self.connect();
             }
+        }
+        if self.check_stall(now) {
+            return;
         }
         let Some(conn) = &self.conn else { return };
         if conn.opened && self.journal.pending() > 0 {
@@ -401,6 +470,8 @@ impl Worker {
         self.down_since = None;
         self.backoff = self.config.reconnect.first_delay;
         self.last_progress = Instant::now();
+        self.last_heard = Instant::now();
+        self.stall_warned = false;
         self.pacing = Pacing::new();
         tracing::info!(url = %self.config.url, resending_secs, "connected");
         metrics::ws_connected(reconnect);
@@ -412,6 +483,11 @@ impl Worker {
     }
 
     fn on_text(&mut self, text: &str) {
+        self.last_heard = Instant::now();
+        if self.stall_warned {
+            self.stall_warned = false;
+            tracing::info!("the speech server answers again");
+        }
         match protocol::parse(text) {
             Ok(ServerMessage::Update(update)) => {
                 let before = self.transcript.display();
@@ -424,6 +500,7 @@ impl Worker {
                 self.journal.commit_until(self.transcript.checkpoint_secs());
                 if let Some(backlog) = update.backlog_secs {
                     self.pacing.report(backlog);
+                    self.check_lag(backlog);
                 }
                 if let Some(error) = update.error {
                     self.emit(PipelineEvent::ServerWarning(error));
@@ -441,7 +518,17 @@ impl Worker {
                     self.dropped_updates += 1;
                 }
             }
-            Ok(ServerMessage::ReadyToStop) if self.phase == Phase::Ending => self.finish(),
+            // Only an answer to our end frame ends the utterance: one that
+            // comes while audio is still held back (pacing) would drop it.
+            Ok(ServerMessage::ReadyToStop)
+                if self.phase == Phase::Ending
+                    && self.conn.as_ref().is_some_and(|c| c.end_sent_at.is_some()) =>
+            {
+                self.finish();
+            }
+            Ok(ServerMessage::ReadyToStop) => {
+                tracing::debug!("ready_to_stop before the end frame: ignored");
+            }
             Ok(ServerMessage::Error(e)) => {
                 self.emit(PipelineEvent::ServerWarning(format!(
                     "speech server error: {e}"
@@ -449,6 +536,20 @@ impl Worker {
             }
             Ok(other) => tracing::debug!(?other, "server message"),
             Err(e) => self.emit(PipelineEvent::ServerWarning(e.to_string())),
+        }
+    }
+
+    /// Tells the user, once per utterance, that the server falls behind
+    /// real time (on a slow CPU WhisperLiveKit's lag can grow without
+    /// bound). Sending already waits for it (see [`Pacing`]); nothing is
+    /// dropped.
+    fn check_lag(&mut self, backlog_secs: f64) {
+        if backlog_secs > self.config.lag_warning_secs && !self.lag_warned {
+            self.lag_warned = true;
+            tracing::warn!(backlog_secs, "the speech server is falling behind");
+            self.emit(PipelineEvent::ServerWarning(format!(
+                "falling behind: {backlog_secs:.0} s of speech not transcribed yet. The words will come late and none are lost; a smaller model keeps up better on this computer"
+            )));
         }
     }
 
@@ -472,6 +573,8 @@ impl Worker {
         self.retry_at = None;
         self.down_since = None;
         self.ever_connected = false;
+        self.lag_warned = false;
+        self.stall_warned = false;
         self.backoff = self.config.reconnect.first_delay;
     }
 

@@ -93,7 +93,11 @@ fn finish_with(ws: &mut Peer, text: &str, end: &str) {
 fn run(url: String, samples: &[i16]) -> Vec<PipelineEvent> {
     let mut config = AsrWorkerConfig::new(url);
     config.reconnect.first_delay = Duration::from_millis(20);
-    let pipeline = Pipeline::start(source(samples), config, None).expect("pipeline starts");
+    run_with(config, source(samples))
+}
+
+fn run_with(config: AsrWorkerConfig, source: Source) -> Vec<PipelineEvent> {
+    let pipeline = Pipeline::start(source, config, None).expect("pipeline starts");
     let mut events = Vec::new();
     loop {
         let event = pipeline
@@ -266,4 +270,203 @@ fn a_server_stuck_reporting_a_backlog_cannot_stall_the_stream() {
         "all audio arrived despite the backlog reports"
     );
     assert_eq!(final_text(&events), "Done.");
+}
+
+fn warnings(events: &[PipelineEvent]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            PipelineEvent::ServerWarning(w) => Some(w.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn garbage_truncated_and_out_of_order_messages_cost_no_words() {
+    let samples = ramp();
+    let (url, server) = serve(|listener| {
+        let mut ws = accept(listener);
+        let first = read_audio(&mut ws, Some(8_000));
+        for junk in [
+            Message::text("garbage \u{1F4A9} not json"),
+            Message::text(r#"{"status":"active_transcription","lines":[{"speaker":1,"text":" Hel"#),
+            Message::text(r#"{"lines":"oops"}"#),
+            Message::binary(vec![1, 2, 3]),
+        ] {
+            ws.send(junk).expect("send");
+        }
+        // A newer update, then an older one arriving late, then a stray
+        // end marker and a repeated config while audio still streams.
+        ws.send(update(
+            &[(" Please add apples", "0:00:00.00", "0:00:01.20")],
+            " and",
+        ))
+        .expect("send");
+        ws.send(update(&[(" Please", "0:00:00.00", "0:00:00.40")], " add"))
+            .expect("send");
+        ws.send(Message::text(r#"{"type":"ready_to_stop"}"#))
+            .expect("send");
+        ws.send(Message::text(
+            r#"{"type":"config","useAudioWorklet":true,"mode":"full"}"#,
+        ))
+        .expect("send");
+        ws.send(Message::text(r#"{"type":"speaker_change","who":2}"#))
+            .expect("send");
+        let rest = read_audio(&mut ws, None);
+        finish_with(&mut ws, " Please add apples and bananas.", "0:00:02.90");
+        vec![first, rest]
+    });
+    let events = run(url, &samples);
+    let received = server.join().expect("server");
+    let all: Vec<i16> = received.concat();
+    assert_eq!(all, samples, "every sample went out once, in order");
+    assert_eq!(final_text(&events), "Please add apples and bananas.");
+    let warned = warnings(&events);
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("not valid JSON") && w.contains("garbage")),
+        "the garbage is named: {warned:?}"
+    );
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("not valid JSON") && w.contains("Hel")),
+        "the cut message is named: {warned:?}"
+    );
+    assert!(
+        warned.iter().any(|w| w.contains("`lines`")),
+        "the bad field is named: {warned:?}"
+    );
+}
+
+/// Reads audio until the end frame, or until `quiet` passes without any
+/// frame (the client gave up on this connection).
+fn read_until_quiet(ws: &mut Peer, quiet: Duration) -> Vec<i16> {
+    ws.get_mut().set_read_timeout(Some(quiet)).expect("timeout");
+    let mut got = Vec::new();
+    loop {
+        match ws.read() {
+            Ok(Message::Binary(b)) if b.is_empty() => return got,
+            Ok(Message::Binary(b)) => {
+                got.extend(b.chunks_exact(2).map(|p| i16::from_le_bytes([p[0], p[1]])));
+            }
+            Ok(_) => {}
+            Err(_) => return got,
+        }
+    }
+}
+
+#[test]
+fn a_server_that_stops_answering_with_the_socket_open_is_reported_and_replaced() {
+    let samples = ramp();
+    let (url, server) = serve(|listener| {
+        // Takes the audio and says nothing, keeping the socket open.
+        let mut mute = accept(listener);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let listener = listener.try_clone().expect("listener");
+        let second = std::thread::spawn(move || {
+            // A live server: it answers as the audio comes.
+            let mut ws = accept(&listener);
+            let mut audio = Vec::new();
+            loop {
+                match ws.read().expect("read") {
+                    Message::Binary(b) if b.is_empty() => break,
+                    Message::Binary(b) => {
+                        audio.extend(b.chunks_exact(2).map(|p| i16::from_le_bytes([p[0], p[1]])));
+                        ws.send(update(&[], " Every")).expect("send");
+                    }
+                    _ => {}
+                }
+            }
+            finish_with(&mut ws, " Every word is here.", "0:00:02.90");
+            tx.send(()).expect("done");
+            audio
+        });
+        let heard = read_until_quiet(&mut mute, Duration::from_secs(20));
+        let _ = rx.recv_timeout(Duration::from_secs(30));
+        drop(mute);
+        vec![heard, second.join().expect("second connection")]
+    });
+    let mut config = AsrWorkerConfig::new(url);
+    config.reconnect.first_delay = Duration::from_millis(20);
+    config.stall_warning = Duration::from_millis(400);
+    config.stall_timeout = Duration::from_millis(1_200);
+    let Source::Wav { path, audio, .. } = source(&samples) else {
+        unreachable!()
+    };
+    // In real time, so the utterance is still streaming when the server
+    // goes quiet.
+    let live = Source::Wav {
+        path,
+        audio,
+        realtime: true,
+        gate: None,
+    };
+    let events = run_with(config, live);
+    let received = server.join().expect("server");
+    assert!(!received[0].is_empty(), "the mute server got audio");
+    assert_eq!(
+        received[1], samples,
+        "the new connection got everything again"
+    );
+    assert_eq!(final_text(&events), "Every word is here.");
+    let warned = warnings(&events);
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("no answer for 0 s") || w.contains("no answer for")),
+        "the user was told: {warned:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            PipelineEvent::Disconnected { reason, .. } if reason.contains("stopped answering")
+        )),
+        "the quiet connection was given up: {events:#?}"
+    );
+}
+
+#[test]
+fn a_server_falling_behind_real_time_is_reported_once_and_loses_nothing() {
+    let samples = ramp();
+    let (url, server) = serve(|listener| {
+        let mut ws = accept(listener);
+        ws.get_mut()
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let mut got = Vec::new();
+        let mut lag = 2.0_f64;
+        loop {
+            match ws.read() {
+                Ok(Message::Binary(b)) if b.is_empty() => break,
+                Ok(Message::Binary(b)) => {
+                    got.extend(b.chunks_exact(2).map(|p| i16::from_le_bytes([p[0], p[1]])));
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("read: {e}"),
+            }
+            // The lag grows with every answer, as on a CPU too slow for
+            // the model.
+            lag += 0.5;
+            ws.send(Message::text(format!(
+                r#"{{"status":"active_transcription","lines":[],"buffer_transcription":"","remaining_time_transcription":{lag}}}"#
+            )))
+            .expect("send");
+        }
+        finish_with(&mut ws, " Late but whole.", "0:00:02.90");
+        vec![got]
+    });
+    let events = run(url, &samples);
+    let received = server.join().expect("server");
+    assert_eq!(received[0], samples);
+    assert_eq!(final_text(&events), "Late but whole.");
+    let behind: Vec<&str> = warnings(&events)
+        .into_iter()
+        .filter(|w| w.contains("falling behind"))
+        .collect();
+    assert_eq!(behind.len(), 1, "told once: {behind:?}");
+    assert!(behind[0].contains("none are lost"), "{}", behind[0]);
 }
