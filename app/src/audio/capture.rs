@@ -68,6 +68,8 @@ pub struct Capture {
     _stream: cpal::Stream,
     /// Device name.
     pub name: String,
+    /// Device id (`pulseaudio:vmic`): names are not unique.
+    pub id: String,
     /// Native rate.
     pub sample_rate: u32,
     /// Native channel count.
@@ -129,6 +131,23 @@ pub fn list_input_devices() -> Result<Vec<DeviceInfo>, CaptureError> {
     Ok(out)
 }
 
+/// Whether the input device `id` is still there: `None` when the host
+/// cannot list its devices. A sound server moves a stream whose source
+/// went away to its default source without a stream error (PulseAudio and
+/// PipeWire do), so this is how the app learns that it happened.
+#[must_use]
+pub fn input_present(id: &str) -> Option<bool> {
+    let host = host();
+    let mut devices = host.input_devices().ok()?;
+    Some(devices.any(|d| id_of(&d) == id))
+}
+
+/// The default input's name, if there is one.
+#[must_use]
+pub fn default_input_name() -> Option<String> {
+    host().default_input_device().map(|d| d.to_string())
+}
+
 /// Whether `wanted` names this device: its id (`pulseaudio:vmic`), the id
 /// without the host (`vmic`), or its name.
 fn matches_exactly(d: &cpal::Device, wanted: &str) -> bool {
@@ -174,6 +193,7 @@ pub fn open(device: Option<&str>) -> Result<(Capture, RingReader), CaptureError>
     let host = host();
     let device = find_device(&host, device)?;
     let name = device.to_string();
+    let id = id_of(&device);
     let open_err = |detail: String| CaptureError::Open {
         device: name.clone(),
         detail,
@@ -201,6 +221,7 @@ pub fn open(device: Option<&str>) -> Result<(Capture, RingReader), CaptureError>
         Capture {
             _stream: stream,
             name,
+            id,
             sample_rate,
             channels,
             errors,

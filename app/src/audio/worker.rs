@@ -2,6 +2,9 @@
 //! [`Processor`] and hands chunks to the `asr` thread. When the source ends
 //! (file done, stop requested, device lost) it flushes the last samples and
 //! sends [`AsrInput::EndOfStream`], so the final words are never cut off.
+//! A microphone that stops mid-utterance (unplugged, its PulseAudio source
+//! unloaded) is replaced by the default input when there is one: what the
+//! lost one delivered is flushed first, and the utterance goes on.
 
 use crate::telemetry::metrics;
 use std::path::PathBuf;
@@ -21,6 +24,12 @@ use crate::messages::{AsrInput, FailureKind, PipelineEvent};
 /// How often the thread looks into the ring when it is empty. Callbacks come
 /// every 10–130 ms, so 10 ms adds little latency and almost no CPU.
 const POLL: Duration = Duration::from_millis(10);
+/// How many times one utterance may move to the default input after its
+/// microphone stopped (a default that keeps failing ends it).
+const MAX_FALLBACKS: u32 = 2;
+/// How often, while recording, the thread checks that the microphone is
+/// still there (a sound server moves the stream silently when it is not).
+const DEVICE_CHECK: Duration = Duration::from_secs(2);
 
 /// Where the audio comes from.
 #[derive(Debug, Clone)]
@@ -76,27 +85,14 @@ fn run(
     let mut gate = match &source {
         Source::Microphone { gate, .. } | Source::Wav { gate, .. } => gate.map(Gate::new),
     };
-    let (running, mut reader, name, rate, channels) = match start(source, stop) {
-        Ok(started) => started,
-        Err(message) => {
-            let _ = events.send(PipelineEvent::Failed(FailureKind::Audio, message));
-            return;
-        }
+    let allows_fallback = matches!(source, Source::Microphone { .. });
+    let Some((running, mut input)) = begin(source, stop, events) else {
+        return;
     };
-    let mut processor = match Processor::new(rate, channels) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = events.send(PipelineEvent::Failed(FailureKind::Audio, e.to_string()));
-            return;
-        }
-    };
-    let _ = events.send(PipelineEvent::SourceStarted {
-        name,
-        sample_rate: rate,
-        channels,
-    });
     let mut running = Some(running);
     let mut buf = Vec::new();
+    let mut fallbacks_left = MAX_FALLBACKS;
+    let mut presence = Presence::default();
     let speech_ended = std::cell::Cell::new(false);
     let mut to_asr = |chunk: crate::messages::AudioChunk| {
         // Levels are for display: skipped when the receiver is behind.
@@ -141,23 +137,33 @@ fn run(
         if let Some(Running::Mic(capture)) = &running
             && let Ok(error) = capture.errors.try_recv()
         {
-            let _ = events.send(PipelineEvent::DeviceLost(format!(
-                "microphone {:?} stopped: {error}",
-                capture.name
-            )));
-            running = None;
+            let lost = format!("microphone {:?} stopped: {error}", capture.name);
+            // The dead stream goes first, so that it cannot be chosen
+            // again while it is still open.
+            drop(running.take());
+            let allowed = allows_fallback && fallbacks_left > 0 && !stop.load(Ordering::Relaxed);
+            fallbacks_left = fallbacks_left.saturating_sub(1);
+            running = replace_lost_mic(lost, allowed, &mut input, &mut buf, &mut to_asr, events);
+        }
+        if let Some(Running::Mic(capture)) = &running {
+            presence.check(capture, events);
         }
         buf.clear();
-        let n = reader.read_into(usize::from(channels), &mut buf);
-        let overflow = reader.take_overflow();
+        let n = input
+            .reader
+            .read_into(usize::from(input.channels), &mut buf);
+        let overflow = input.reader.take_overflow();
         if overflow > 0 {
             metrics::audio_overflows(1);
             let _ = events.send(PipelineEvent::Overflow { samples: overflow });
         }
         if n > 0 {
-            let at = reader.newest_entered_at().unwrap_or_else(Instant::now);
-            processor.push(&buf, at, &mut to_asr);
-        } else if reader.is_finished() || running.is_none() {
+            let at = input
+                .reader
+                .newest_entered_at()
+                .unwrap_or_else(Instant::now);
+            input.processor.push(&buf, at, &mut to_asr);
+        } else if input.reader.is_finished() || running.is_none() {
             break;
         } else {
             std::thread::park_timeout(POLL);
@@ -165,13 +171,159 @@ fn run(
     }
     // Whatever the writer left (a mic stopped mid-callback) is still read above;
     // now flush the resampler so the last words go out.
-    let at = reader.newest_entered_at().unwrap_or_else(Instant::now);
-    processor.finish(at, &mut to_asr);
+    let at = input
+        .reader
+        .newest_entered_at()
+        .unwrap_or_else(Instant::now);
+    input.processor.finish(at, &mut to_asr);
     let _ = asr.send(AsrInput::EndOfStream);
     tracing::debug!("audio flushed; end of stream");
     if let Some(Running::File(feeder)) = running {
         let _ = feeder.join();
     }
+}
+
+/// Opens the source and its processor, and says so; a failure is
+/// reported and ends the pipeline.
+fn begin(
+    source: Source,
+    stop: &Arc<AtomicBool>,
+    events: &SyncSender<PipelineEvent>,
+) -> Option<(Running, Input)> {
+    let failed = |message| {
+        let _ = events.send(PipelineEvent::Failed(FailureKind::Audio, message));
+    };
+    let (running, reader, name, rate, channels) = match start(source, stop) {
+        Ok(started) => started,
+        Err(message) => {
+            failed(message);
+            return None;
+        }
+    };
+    let processor = match Processor::new(rate, channels) {
+        Ok(p) => p,
+        Err(e) => {
+            failed(e.to_string());
+            return None;
+        }
+    };
+    let _ = events.send(PipelineEvent::SourceStarted {
+        name,
+        sample_rate: rate,
+        channels,
+    });
+    Some((
+        running,
+        Input {
+            reader,
+            processor,
+            channels,
+        },
+    ))
+}
+
+/// A microphone stopped: the default input takes over when `allowed` and
+/// possible (the user is told, the utterance goes on); otherwise the
+/// utterance ends with what was heard.
+fn replace_lost_mic(
+    lost: String,
+    allowed: bool,
+    input: &mut Input,
+    buf: &mut Vec<f32>,
+    to_asr: &mut impl FnMut(crate::messages::AudioChunk),
+    events: &SyncSender<PipelineEvent>,
+) -> Option<Running> {
+    let next = if allowed {
+        fall_back(input, buf, to_asr)
+    } else {
+        Err("no more microphones to try".into())
+    };
+    match next {
+        Ok(capture) => {
+            tracing::info!(now = %capture.name, "{lost}; switched to the default input");
+            let _ = events.send(PipelineEvent::DeviceChanged {
+                lost,
+                now: capture.name.clone(),
+            });
+            Some(Running::Mic(capture))
+        }
+        Err(why) => {
+            tracing::warn!("{lost}; no other input: {why}");
+            let _ = events.send(PipelineEvent::DeviceLost(lost));
+            None
+        }
+    }
+}
+
+/// Watches that the microphone being recorded is still there.
+#[derive(Default)]
+struct Presence {
+    checked: Option<Instant>,
+    /// The id of a device already reported gone.
+    reported: Option<String>,
+}
+
+impl Presence {
+    /// Every [`DEVICE_CHECK`]: when the device is gone the sound server
+    /// has moved the stream to its default input (nothing is lost); the
+    /// user is told once which input is heard now.
+    fn check(&mut self, capture: &Capture, events: &SyncSender<PipelineEvent>) {
+        if self.checked.is_some_and(|t| t.elapsed() < DEVICE_CHECK)
+            || self.reported.as_deref() == Some(capture.id.as_str())
+        {
+            return;
+        }
+        self.checked = Some(Instant::now());
+        if capture::input_present(&capture.id) == Some(false) {
+            self.reported = Some(capture.id.clone());
+            let now = capture::default_input_name().unwrap_or_else(|| "the default input".into());
+            let short = capture
+                .id
+                .split_once(':')
+                .map_or(capture.id.as_str(), |(_, s)| s);
+            let lost = format!("microphone {:?} ({short}) was removed", capture.name);
+            tracing::info!(now, "{lost}; the sound server moved the recording");
+            let _ = events.send(PipelineEvent::DeviceChanged { lost, now });
+        }
+    }
+}
+
+/// The live input: replaced whole when a lost microphone is.
+struct Input {
+    reader: RingReader,
+    processor: Processor,
+    channels: u16,
+}
+
+/// Opens the default input in place of a lost microphone. What the lost
+/// one delivered goes out first, through the processor made for its
+/// format (rate and channels may differ).
+fn fall_back(
+    input: &mut Input,
+    buf: &mut Vec<f32>,
+    to_asr: &mut impl FnMut(crate::messages::AudioChunk),
+) -> Result<Capture, String> {
+    let (capture, reader) = capture::open(None).map_err(|e| e.to_string())?;
+    let processor =
+        Processor::new(capture.sample_rate, capture.channels).map_err(|e| e.to_string())?;
+    loop {
+        buf.clear();
+        if input.reader.read_into(usize::from(input.channels), buf) == 0 {
+            break;
+        }
+        let at = input
+            .reader
+            .newest_entered_at()
+            .unwrap_or_else(Instant::now);
+        input.processor.push(buf, at, to_asr);
+    }
+    input.processor.finish(Instant::now(), to_asr);
+    *input = Input {
+        reader,
+        processor,
+        channels: capture.channels,
+    };
+    Ok(capture)
 }
 
 type Started = (Running, RingReader, String, u32, u16);

@@ -313,6 +313,11 @@ pub(crate) fn drive(
             PipelineEvent::DeviceLost(why) => {
                 eprintln!("tonnytray: {why}; finishing with what was heard");
             }
+            PipelineEvent::DeviceChanged { lost, now } => {
+                eprintln!(
+                    "tonnytray: {lost}; now listening on {now:?}, nothing heard before is lost"
+                );
+            }
             PipelineEvent::Finished { text, flush_time } => {
                 return Outcome::Finished { text, flush_time };
             }

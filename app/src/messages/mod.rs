@@ -111,8 +111,17 @@ pub enum PipelineEvent {
         /// Input samples lost since the last report.
         samples: u64,
     },
-    /// The audio input device stopped working.
+    /// The audio input device stopped working, and no other could take
+    /// over: the utterance ends with what was heard.
     DeviceLost(String),
+    /// The audio input device stopped working and the default input took
+    /// over; the utterance goes on, and what was heard before is kept.
+    DeviceChanged {
+        /// What stopped, and why.
+        lost: String,
+        /// The input now listened to.
+        now: String,
+    },
     /// The utterance is complete: every committed word.
     Finished {
         /// The whole transcript.

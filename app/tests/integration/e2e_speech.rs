@@ -166,6 +166,84 @@ fn e2e_listen_ctrl_c_flushes_the_last_words() {
     assert_wer(text, &stdout_of(&o), MAX_WER);
 }
 
+/// A PulseAudio source of the test's own, fed by the same virtual mic;
+/// unloaded when dropped (if the test has not).
+struct ExtraSource {
+    name: String,
+    module: Option<String>,
+}
+
+impl ExtraSource {
+    fn load(name: &str) -> Self {
+        let out = Command::new("pactl")
+            .args(["load-module", "module-remap-source"])
+            .arg(format!("source_name={name}"))
+            .arg("master=vmic_sink.monitor")
+            .output()
+            .expect("pactl runs (PULSE_SERVER is set by ci/check.sh)");
+        assert!(out.status.success(), "{out:?}");
+        Self {
+            name: name.to_owned(),
+            module: Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()),
+        }
+    }
+
+    fn unload(&mut self) {
+        if let Some(module) = self.module.take() {
+            let status = Command::new("pactl")
+                .args(["unload-module", &module])
+                .status()
+                .expect("pactl runs");
+            assert!(status.success(), "unload {}", self.name);
+        }
+    }
+}
+
+impl Drop for ExtraSource {
+    fn drop(&mut self) {
+        if let Some(module) = self.module.take() {
+            let _ = Command::new("pactl")
+                .args(["unload-module", &module])
+                .status();
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs the real speech server and the PulseAudio virtual mic; run through ci/check.sh"]
+fn e2e_a_microphone_removed_mid_dictation_is_named_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = "Please add apples and bananas to the shopping list.";
+    let second = "Remind me to call my sister after dinner tonight.";
+    let wav_first = speak(dir.path(), "before", "en-us", first, None);
+    let wav_second = speak(dir.path(), "after", "en-gb", second, None);
+    let mut source = ExtraSource::load("vmic_removable");
+    let mut child = listen(&["--device", "vmic_removable"]);
+    wait_connected(&mut child);
+    assert!(play_into_mic(&wav_first).wait().expect("paplay").success());
+    // Pulled out between two sentences, while the utterance goes on.
+    source.unload();
+    assert!(play_into_mic(&wav_second).wait().expect("paplay").success());
+    sleep(Duration::from_millis(1_500));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill runs")
+            .success()
+    );
+    let o = finish(child, Duration::from_secs(90));
+    assert_success(&o);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("(vmic_removable) was removed") && stderr.contains("now listening on"),
+        "the user is told which microphone went and what is heard now:\n{stderr}"
+    );
+    // Both sentences: the one before the removal and the one after.
+    assert_wer(&format!("{first} {second}"), &stdout_of(&o), 0.25);
+}
+
 /// A second WhisperLiveKit server of the test's own, so killing it does not
 /// disturb the shared one. Stopped when dropped.
 struct OwnServer {

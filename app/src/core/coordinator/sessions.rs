@@ -244,6 +244,9 @@ impl Coordinator {
             PipelineEvent::Overflow { samples } => self.notices.push(format!(
                 "{samples} audio samples were lost because the computer was too busy"
             )),
+            PipelineEvent::DeviceChanged { lost, now } => self.notices.push(format!(
+                "{lost}; now listening on {now:?}, and nothing said before was lost"
+            )),
             PipelineEvent::DeviceLost(why) => {
                 self.notices
                     .push(format!("{why}; what was heard so far is being transcribed"));
