@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Reproduces the fault and endurance figures in docs/RELIABILITY.md (the
+# fuzzing campaigns are ci/fuzz.sh). Each part prints its results.
+#
+#   ci/reliability.sh kill-server ROUNDS
+#       a WhisperLiveKit server of its own (port $PORT, default 18890) is
+#       killed (SIGKILL) in the middle of an utterance ROUNDS times in a
+#       row, at a random moment 3-14 s into 20 s of speech, and started
+#       again; each round `tonnytray transcribe --realtime` must reconnect,
+#       re-send and finish. Prints, per round, the words heard, the words
+#       of the text missing from them, and beside it a round with no kill.
+#
+# Uses $TONNYTRAY_BIN (default target/debug/tonnytray; build it first) and
+# the speech server's venv (scripts/asr-server.sh installs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin="${TONNYTRAY_BIN:-target/debug/tonnytray}"
+port="${PORT:-18890}"
+work=$(mktemp -d /tmp/tonnytray-reliability.XXXXXX)
+trap 'bash scripts/asr-server.sh --port "$port" --stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+
+text="The quick brown fox jumps over the lazy dog. Remind me to call my sister after dinner tonight. Close the garage door and turn off the kitchen lights. Turn on the living room lights and set a timer for ten minutes. Please add apples and bananas to the shopping list. What is the weather going to be like tomorrow morning?"
+
+usage() {
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+}
+
+# Words of the text that the heard text lacks (a word-level alignment:
+# a misheard word counts as missing too, which the no-kill round shows).
+missing_words() {
+  python3 - "$1" "$2" <<'EOF'
+import difflib, re, sys
+norm = lambda s: re.findall(r"[a-z0-9']+", s.lower().replace("10", "ten"))
+said, heard = norm(sys.argv[1]), norm(sys.argv[2])
+m = difflib.SequenceMatcher(a=said, b=heard, autojunk=False)
+matched = sum(b.size for b in m.get_matching_blocks())
+print(len(said) - matched, len(said))
+EOF
+}
+
+round() {
+  local n=$1 kill_at=$2 out err
+  out="$work/round-$n.txt"
+  err="$work/round-$n.err"
+  "$bin" transcribe "$work/speech.wav" --realtime --server "ws://127.0.0.1:$port/asr" >"$out" 2>"$err" &
+  local pid=$!
+  if [ "$kill_at" != "-" ]; then
+    sleep "$kill_at"
+    bash scripts/asr-server.sh --port "$port" --kill >/dev/null 2>&1
+    sleep 1
+    bash scripts/asr-server.sh --port "$port" --wait 300 >/dev/null 2>&1
+  fi
+  local rc=0
+  wait "$pid" || rc=$?
+  local lost
+  lost=$(missing_words "$text" "$(cat "$out")")
+  local resent=no
+  grep -q "re-sending" "$err" && resent=yes
+  printf '%-6s %-8s %-4s %-7s %s\n' "$n" "$kill_at" "$rc" "$resent" "$lost"
+}
+
+kill_server() {
+  local rounds=$1
+  espeak-ng -v en-gb -s 160 -w "$work/speech.wav" "$text"
+  bash scripts/asr-server.sh --port "$port" --wait 300 >/dev/null
+  echo "round  kill-at  rc   resent  missing-words of-words"
+  round 0 -
+  local i
+  for i in $(seq 1 "$rounds"); do
+    round "$i" "$(( (RANDOM % 12) + 3 ))"
+  done
+}
+
+[ $# -ge 1 ] || usage
+case "$1" in
+  kill-server) [ $# -eq 2 ] || usage; kill_server "$2" ;;
+  *) usage ;;
+esac
