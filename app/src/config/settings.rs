@@ -502,6 +502,16 @@ impl Settings {
                     "must not be empty".into(),
                 );
             }
+            // What is typed goes into terminals too: a line break there
+            // is Enter, which would run whatever came before it.
+            for (field, text) in [("from", &r.from), ("to", &r.to)] {
+                if text.chars().any(char::is_control) {
+                    bad(
+                        &format!("replacements[{i}].{field}"),
+                        "contains a control character (a line break would press Enter where it is typed)".into(),
+                    );
+                }
+            }
         }
         self.validate_commands(&mut bad);
         problems
@@ -875,6 +885,17 @@ mod tests {
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].key, "(file)");
         assert!(problems[0].message.contains("not valid TOML"));
+    }
+
+    #[test]
+    fn a_replacement_cannot_type_a_line_break() {
+        let (s, problems) =
+            parse("replacements = [{ from = \"hello\", to = \"hello\\nrm -rf ~\\n\" }]");
+        assert!(s.replacements.is_empty());
+        assert_eq!(problems[0].key, "replacements[0].to");
+        assert!(problems[0].message.contains("Enter"), "{}", problems[0]);
+        let (_, problems) = parse("replacements = [{ from = \"a\\u001b\", to = \"b\" }]");
+        assert_eq!(problems[0].key, "replacements[0].from");
     }
 
     #[test]

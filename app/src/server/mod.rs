@@ -465,14 +465,55 @@ fn forward_lines(stream: impl std::io::Read + Send + 'static, which: &'static st
     }
 }
 
-/// Where the script might be: the setting, `$TONNYTRAY_ASR_SCRIPT`, the
-/// data dir (scripts/install.sh), the package's share dir, the checkout.
+/// TonnyTray's own start script, as this build ships it.
+const SHIPPED_SCRIPT: &[u8] = include_bytes!("../../../scripts/asr-server.sh");
+
+/// Why the script `server.script` names will not be run, if it will not.
+///
+/// A settings file can come from elsewhere (a copied profile, a backup
+/// from another machine), and what it names is run as the user. So it may
+/// name a copy of TonnyTray's own `asr-server.sh` anywhere, byte for byte,
+/// and nothing else; a script of one's own is given by the user's
+/// environment (`TONNYTRAY_ASR_SCRIPT`), which no settings file can set.
+#[must_use]
+pub fn settings_script_problem(setting: &str) -> Option<String> {
+    let setting = setting.trim();
+    if setting.is_empty() {
+        return None;
+    }
+    let refused = |why: &str| {
+        Some(format!(
+            "server.script {setting:?} is not run: {why}; a settings file may only name a copy of TonnyTray's own asr-server.sh (set TONNYTRAY_ASR_SCRIPT for another script); using the installed one"
+        ))
+    };
+    match std::fs::metadata(setting) {
+        Err(e) => refused(&format!("cannot read it ({e})")),
+        Ok(m) if !m.is_file() => refused("it is not a file"),
+        Ok(m) if m.len() != SHIPPED_SCRIPT.len() as u64 => {
+            refused("it is not the asr-server.sh of this TonnyTray version")
+        }
+        Ok(_) => match std::fs::read(setting) {
+            Ok(bytes) if bytes == SHIPPED_SCRIPT => None,
+            Ok(_) => refused("it is not the asr-server.sh of this TonnyTray version"),
+            Err(e) => refused(&format!("cannot read it ({e})")),
+        },
+    }
+}
+
+/// Where the script might be: the setting (if [`settings_script_problem`]
+/// finds none), `$TONNYTRAY_ASR_SCRIPT`, the data dir
+/// (scripts/install.sh), the package's share dir, the checkout.
 #[must_use]
 pub fn script_candidates(setting: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if !setting.trim().is_empty() {
-        out.push(PathBuf::from(setting));
-        return out;
+        match settings_script_problem(setting) {
+            None => {
+                out.push(PathBuf::from(setting.trim()));
+                return out;
+            }
+            Some(problem) => tracing::warn!("{problem}"),
+        }
     }
     if let Some(env) = std::env::var_os("TONNYTRAY_ASR_SCRIPT") {
         out.push(PathBuf::from(env));
@@ -700,6 +741,31 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
             "the supervisor did not end while its server was starting"
         );
         assert!(!alive(pid), "the starting server outlived its supervisor");
+    }
+
+    #[test]
+    fn a_settings_file_may_name_only_a_copy_of_the_shipped_script() {
+        let dir = tempfile::tempdir().expect("dir");
+        let copy = dir.path().join("asr-server.sh");
+        std::fs::write(&copy, SHIPPED_SCRIPT).expect("copy");
+        let copy = copy.display().to_string();
+        assert_eq!(settings_script_problem(&copy), None);
+        assert_eq!(script_candidates(&copy), vec![PathBuf::from(&copy)]);
+
+        let other = dir.path().join("other").join("asr-server.sh");
+        std::fs::create_dir_all(other.parent().expect("dir")).expect("dir");
+        let mut evil = SHIPPED_SCRIPT.to_vec();
+        evil.extend_from_slice(b"\ntouch /tmp/pwned\n");
+        std::fs::write(&other, &evil).expect("write");
+        let other = other.display().to_string();
+        let problem = settings_script_problem(&other).expect("refused");
+        assert!(
+            problem.contains("not run") && problem.contains(&other),
+            "{problem}"
+        );
+        assert!(!script_candidates(&other).contains(&PathBuf::from(&other)));
+        assert!(settings_script_problem("/nonexistent/asr-server.sh").is_some());
+        assert_eq!(settings_script_problem("  "), None);
     }
 
     #[test]

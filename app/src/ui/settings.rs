@@ -199,7 +199,11 @@ fn server(ui: &mut Ui, s: &mut Settings) {
     ui.add_enabled_ui(s.server.managed, |ui| {
         text_field(ui, "Start script", &mut s.server.script);
     });
-    ui.weak("Start script: empty looks for asr-server.sh where TonnyTray was installed.");
+    ui.weak(
+        "Start script: empty looks for asr-server.sh where TonnyTray was installed. \
+         A path here must be a copy of TonnyTray's own; for a script of your own set \
+         TONNYTRAY_ASR_SCRIPT.",
+    );
 }
 
 fn monitoring(ui: &mut Ui, s: &mut Settings) {
