@@ -244,6 +244,71 @@ fn e2e_a_microphone_removed_mid_dictation_is_named_and_nothing_is_lost() {
     assert_wer(&format!("{first} {second}"), &stdout_of(&o), 0.25);
 }
 
+#[test]
+#[ignore = "needs the PulseAudio virtual devices; run through ci/check.sh"]
+fn e2e_an_output_device_removed_while_a_reply_plays_neither_hangs_nor_crashes() {
+    use tonnytray::audio::playback::{CutSignal, Player};
+    let load = Command::new("pactl")
+        .args([
+            "load-module",
+            "module-null-sink",
+            "sink_name=vspk_removable",
+        ])
+        .output()
+        .expect("pactl runs (PULSE_SERVER is set by ci/check.sh)");
+    assert!(load.status.success(), "{load:?}");
+    let module = String::from_utf8_lossy(&load.stdout).trim().to_owned();
+    let set_default = |sink: &str| {
+        let ok = Command::new("pactl")
+            .args(["set-default-sink", sink])
+            .status()
+            .expect("pactl runs")
+            .success();
+        assert!(ok, "set-default-sink {sink}");
+    };
+    set_default("vspk_removable");
+    let mut player = Player::open(CutSignal::new()).expect("the default output opens");
+    set_default("vspk");
+    // Three seconds of a 440 Hz tone: a spoken reply's length.
+    let rate = 22_050_u32;
+    let tone: Vec<i16> = (0..rate * 3)
+        .map(|i| {
+            let t = f64::from(i) / f64::from(rate);
+            #[allow(clippy::cast_possible_truncation)]
+            let v = ((t * 440.0 * std::f64::consts::TAU).sin() * 8_000.0) as i16;
+            v
+        })
+        .collect();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let playing = std::thread::spawn(move || {
+        let started = Instant::now();
+        let result = player.play(&tone, rate).map_err(|e| e.to_string());
+        let _ = done_tx.send((result, started.elapsed()));
+    });
+    sleep(Duration::from_secs(1));
+    let unloaded = Command::new("pactl")
+        .args(["unload-module", &module])
+        .status()
+        .expect("pactl runs")
+        .success();
+    assert!(unloaded, "unload vspk_removable");
+    // The sound server moves the stream to another sink (the reply goes
+    // on), or the player names the device that failed; either way within
+    // the clip's length and the stall limit, never a hang.
+    let (result, took) = done
+        .recv_timeout(Duration::from_secs(15))
+        .expect("play returned after the output device went away");
+    playing.join().expect("no panic");
+    if let Err(e) = &result {
+        assert!(
+            e.contains("vspk_removable") || e.contains("Null Output"),
+            "{e}"
+        );
+    }
+    assert!(took < Duration::from_secs(10), "{took:?}: {result:?}");
+    eprintln!("after the sink went away: {result:?} in {took:?}");
+}
+
 /// A second WhisperLiveKit server of the test's own, so killing it does not
 /// disturb the shared one. Stopped when dropped.
 struct OwnServer {
