@@ -467,7 +467,9 @@ impl Worker {
             0.0
         };
         self.ever_connected = true;
-        self.down_since = None;
+        // `down_since` stays until the server sends an update: a server
+        // that accepts connections and then never answers must still be
+        // given up on after `give_up_after`.
         self.backoff = self.config.reconnect.first_delay;
         self.last_progress = Instant::now();
         self.last_heard = Instant::now();
@@ -490,6 +492,9 @@ impl Worker {
         }
         match protocol::parse(text) {
             Ok(ServerMessage::Update(update)) => {
+                // A transcript update (not the config sent on connect) is
+                // what shows the server works again.
+                self.down_since = None;
                 let before = self.transcript.display();
                 self.transcript.apply(&update);
                 // Only changing text counts as progress: a server that repeats

@@ -148,8 +148,14 @@ fn answer_one(
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     let mut writer = stream;
     writer.write_all(format!("{}\n", announce.server).as_bytes())?;
-    let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line)?;
+    let read = |buf: &mut [u8], left: Duration| {
+        stream.set_read_timeout(Some(left))?;
+        std::io::Read::read(&mut &*stream, buf)
+    };
+    // Too long, too slow or not text: no reply, as for a wrong token.
+    let Ok(line) = super::read_request(read) else {
+        return Ok(());
+    };
     let (token, request) = line.trim_end().split_once(' ').unwrap_or(("", ""));
     if !same(token, &announce.client) {
         return Ok(());

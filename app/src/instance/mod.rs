@@ -14,7 +14,9 @@
 //! is made mode 0600 and, on Linux, every connection's peer uid
 //! (`SO_PEERCRED`) must be ours, so that a runtime dir that is not private
 //! or a permissive umask does not open it to other local users. A request
-//! line longer than [`MAX_REQUEST`] is refused unread.
+//! line longer than [`MAX_REQUEST`] is refused once that much was read, and
+//! a whole request must arrive within two seconds, so that no client can
+//! hold the one serving thread.
 
 #[cfg(any(not(unix), test))]
 mod loopback;
@@ -173,9 +175,54 @@ impl Drop for Server {
 
 type Served = (JoinHandle<()>, Box<dyn Fn() + Send>);
 
-/// The longest request line served (a store request carries a search
-/// text or a path; nothing legitimate comes near this).
+/// The longest request line served, without its line break (a store
+/// request carries a search text or a path; nothing legitimate comes near
+/// this).
 pub const MAX_REQUEST: u64 = 64 * 1024;
+
+/// How long a whole request may take to arrive.
+const REQUEST_TIME: Duration = Duration::from_secs(2);
+
+/// Reads one request line through `read` (which reads into the buffer,
+/// waiting at most the given time): at most [`MAX_REQUEST`] bytes, all
+/// within [`REQUEST_TIME`]; the error is the reply's text.
+pub(crate) fn read_request(
+    mut read: impl FnMut(&mut [u8], Duration) -> std::io::Result<usize>,
+) -> Result<String, String> {
+    use std::io::ErrorKind;
+    let deadline = std::time::Instant::now() + REQUEST_TIME;
+    let late = || {
+        format!(
+            "the request did not arrive within {} s",
+            REQUEST_TIME.as_secs()
+        )
+    };
+    let mut line = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(late());
+        }
+        let n = match read(&mut chunk, left) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(late());
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("unreadable request: {e}")),
+        };
+        let end = chunk[..n].iter().position(|&b| b == b'\n');
+        line.extend_from_slice(&chunk[..end.unwrap_or(n)]);
+        if line.len() as u64 > MAX_REQUEST {
+            return Err(format!("the request is longer than {MAX_REQUEST} bytes"));
+        }
+        if n == 0 || end.is_some() {
+            break;
+        }
+    }
+    String::from_utf8(line).map_err(|_| "the request is not UTF-8 text".into())
+}
 
 #[cfg(unix)]
 fn serve(
@@ -183,7 +230,7 @@ fn serve(
     answer: impl Fn(&str) -> String + Send + 'static,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<Served> {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixListener;
     let path = path.to_path_buf();
@@ -191,8 +238,9 @@ fn serve(
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     // Connecting needs write permission on the socket file: 0600 keeps
-    // other users out whatever the umask or the directory allow. The
-    // peer-uid check below covers the moment between bind and chmod.
+    // other users out whatever the umask or the directory allow. On Linux
+    // the peer-uid check below also covers the moment between bind and
+    // chmod.
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     let thread = crate::runtime::thread::spawn("instance", move || {
         for stream in listener.incoming().flatten() {
@@ -204,18 +252,17 @@ fn serve(
                 let _ = (&stream).write_all(format!("error: refused: {why}\n").as_bytes());
                 continue;
             }
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut reader = BufReader::new((&stream).take(MAX_REQUEST + 1));
-            let mut line = String::new();
-            let reply = match reader.read_line(&mut line) {
-                Ok(n) if n as u64 > MAX_REQUEST => {
-                    tracing::warn!(
-                        "instance socket: refused a request of over {MAX_REQUEST} bytes"
-                    );
-                    format!("error: the request is longer than {MAX_REQUEST} bytes")
+            let _ = stream.set_write_timeout(Some(REQUEST_TIME));
+            let read = |buf: &mut [u8], left: Duration| {
+                stream.set_read_timeout(Some(left))?;
+                (&stream).read(buf)
+            };
+            let reply = match read_request(read) {
+                Ok(line) => answer(line.trim()),
+                Err(why) => {
+                    tracing::warn!("instance socket: refused a request: {why}");
+                    format!("error: {why}")
                 }
-                Ok(_) => answer(line.trim()),
-                Err(e) => format!("error: unreadable request: {e}"),
             };
             let _ = (&stream).write_all(format!("{reply}\n").as_bytes());
         }
@@ -258,4 +305,58 @@ fn serve(
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<Served> {
     loopback::serve(path, answer, stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client sending `data` in pieces of `piece` bytes, `pause` apart.
+    fn client(
+        data: Vec<u8>,
+        piece: usize,
+        pause: Duration,
+    ) -> impl FnMut(&mut [u8], Duration) -> std::io::Result<usize> {
+        let mut at = 0;
+        move |buf: &mut [u8], left: Duration| {
+            if pause > left {
+                std::thread::sleep(left);
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            std::thread::sleep(pause);
+            let n = piece.min(buf.len()).min(data.len() - at);
+            buf[..n].copy_from_slice(&data[at..at + n]);
+            at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_request_up_to_the_limit_is_read_and_one_byte_more_is_refused() {
+        let limit = usize::try_from(MAX_REQUEST).expect("fits");
+        let mut exact = vec![b'a'; limit];
+        exact.push(b'\n');
+        let line = read_request(client(exact, 4096, Duration::ZERO)).expect("read");
+        assert_eq!(line.len(), limit);
+        let mut over = vec![b'a'; limit + 1];
+        over.push(b'\n');
+        let err = read_request(client(over, 4096, Duration::ZERO)).expect_err("too long");
+        assert!(err.contains("longer than"), "{err}");
+    }
+
+    #[test]
+    fn a_client_dripping_bytes_cannot_hold_the_thread_past_the_deadline() {
+        // A byte every 300 ms, each within its read's own timeout: the 700
+        // bytes would take 210 s; the whole request may take 2 s.
+        let err = read_request(client(vec![b'x'; 700], 1, Duration::from_millis(300)))
+            .expect_err("too slow");
+        assert!(err.contains("did not arrive within"), "{err}");
+    }
+
+    #[test]
+    fn a_request_that_is_not_text_is_named() {
+        let err =
+            read_request(client(b"\xff\xfe\n".to_vec(), 8, Duration::ZERO)).expect_err("not UTF-8");
+        assert!(err.contains("UTF-8"), "{err}");
+    }
 }

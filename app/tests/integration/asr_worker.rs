@@ -470,3 +470,63 @@ fn a_server_falling_behind_real_time_is_reported_once_and_loses_nothing() {
     assert_eq!(behind.len(), 1, "told once: {behind:?}");
     assert!(behind[0].contains("none are lost"), "{}", behind[0]);
 }
+
+#[test]
+fn a_server_that_accepts_but_never_answers_is_given_up_on_in_time() {
+    let samples = ramp();
+    let (url, _server) = serve(|listener| {
+        // Every connection is accepted, gets the config, and then silence.
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept() {
+            let Ok(mut ws) = tungstenite::accept(stream) else {
+                continue;
+            };
+            let _ = ws.send(Message::text(
+                r#"{"type":"config","useAudioWorklet":true,"mode":"full"}"#,
+            ));
+            held.push(ws);
+        }
+        Vec::new()
+    });
+    let mut config = AsrWorkerConfig::new(url);
+    config.reconnect.first_delay = Duration::from_millis(20);
+    config.reconnect.give_up_after = Duration::from_secs(3);
+    config.stall_warning = Duration::from_millis(200);
+    config.stall_timeout = Duration::from_millis(500);
+    config.flush_timeout = Duration::from_secs(1);
+    let Source::Wav { path, audio, .. } = source(&samples) else {
+        unreachable!()
+    };
+    let pipeline = Pipeline::start(
+        Source::Wav {
+            path,
+            audio,
+            realtime: true,
+            gate: None,
+        },
+        config,
+        None,
+    )
+    .expect("pipeline starts");
+    // give_up_after is 3 s; reconnecting forever would never end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut events = Vec::new();
+    while std::time::Instant::now() < deadline {
+        match pipeline.events().recv_timeout(Duration::from_secs(1)) {
+            Ok(e @ (PipelineEvent::Finished { .. } | PipelineEvent::Failed(..))) => {
+                events.push(e);
+                break;
+            }
+            Ok(e) => events.push(e),
+            Err(_) => {}
+        }
+    }
+    pipeline.shutdown();
+    match events.last() {
+        Some(PipelineEvent::Failed(kind, message)) => {
+            assert_eq!(*kind, tonnytray::messages::FailureKind::ServerLost);
+            assert!(message.contains("gave up"), "{message}");
+        }
+        other => panic!("not given up on: {other:?}"),
+    }
+}
