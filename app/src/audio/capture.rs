@@ -135,11 +135,16 @@ pub fn list_input_devices() -> Result<Vec<DeviceInfo>, CaptureError> {
 /// cannot list its devices. A sound server moves a stream whose source
 /// went away to its default source without a stream error (PulseAudio and
 /// PipeWire do), so this is how the app learns that it happened.
+/// Also `None` when `id` has no host part or the host now answering is
+/// another (PulseAudio gone, ALSA in its place: its ids never match).
 #[must_use]
 pub fn input_present(id: &str) -> Option<bool> {
-    let host = host();
-    let mut devices = host.input_devices().ok()?;
-    Some(devices.any(|d| id_of(&d) == id))
+    let (host_part, _) = id.split_once(':')?;
+    let ids: Vec<String> = host().input_devices().ok()?.map(|d| id_of(&d)).collect();
+    let same_host = ids
+        .iter()
+        .any(|i| i.split_once(':').is_some_and(|(h, _)| h == host_part));
+    same_host.then(|| ids.iter().any(|i| i == id))
 }
 
 /// The default input's name, if there is one.

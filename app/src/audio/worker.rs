@@ -10,7 +10,7 @@ use crate::telemetry::metrics;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -138,8 +138,7 @@ fn run(
             && let Ok(error) = capture.errors.try_recv()
         {
             let lost = format!("microphone {:?} stopped: {error}", capture.name);
-            // The dead stream goes first, so that it cannot be chosen
-            // again while it is still open.
+            // The dead stream is closed before another is opened.
             drop(running.take());
             let allowed = allows_fallback && fallbacks_left > 0 && !stop.load(Ordering::Relaxed);
             fallbacks_left = fallbacks_left.saturating_sub(1);
@@ -261,29 +260,59 @@ struct Presence {
     checked: Option<Instant>,
     /// The id of a device already reported gone.
     reported: Option<String>,
+    /// The answer of the check running on a `mic-check` thread.
+    pending: Option<Receiver<MicCheck>>,
 }
+
+/// A `mic-check` thread's answer: the device id asked about, whether it is
+/// there (`None`: cannot tell), the default input's name.
+type MicCheck = (String, Option<bool>, Option<String>);
 
 impl Presence {
     /// Every [`DEVICE_CHECK`]: when the device is gone the sound server
     /// has moved the stream to its default input (nothing is lost); the
-    /// user is told once which input is heard now.
+    /// user is told once which input is heard now. Listing devices means
+    /// connecting to the sound server (which can take seconds), so it runs
+    /// on a one-off `mic-check` thread and this thread only looks for its
+    /// answer: the ring must be drained meanwhile.
     fn check(&mut self, capture: &Capture, events: &SyncSender<PipelineEvent>) {
+        if let Some(answer) = &self.pending {
+            match answer.try_recv() {
+                Ok((id, present, default)) => {
+                    self.pending = None;
+                    if present == Some(false)
+                        && id == capture.id
+                        && self.reported.as_deref() != Some(id.as_str())
+                    {
+                        self.reported = Some(id);
+                        let now = default.unwrap_or_else(|| "the default input".into());
+                        let short = capture
+                            .id
+                            .split_once(':')
+                            .map_or(capture.id.as_str(), |(_, s)| s);
+                        let lost = format!("microphone {:?} ({short}) was removed", capture.name);
+                        tracing::info!(now, "{lost}; the sound server moved the recording");
+                        let _ = events.send(PipelineEvent::DeviceChanged { lost, now });
+                    }
+                }
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => self.pending = None,
+            }
+        }
         if self.checked.is_some_and(|t| t.elapsed() < DEVICE_CHECK)
             || self.reported.as_deref() == Some(capture.id.as_str())
         {
             return;
         }
         self.checked = Some(Instant::now());
-        if capture::input_present(&capture.id) == Some(false) {
-            self.reported = Some(capture.id.clone());
-            let now = capture::default_input_name().unwrap_or_else(|| "the default input".into());
-            let short = capture
-                .id
-                .split_once(':')
-                .map_or(capture.id.as_str(), |(_, s)| s);
-            let lost = format!("microphone {:?} ({short}) was removed", capture.name);
-            tracing::info!(now, "{lost}; the sound server moved the recording");
-            let _ = events.send(PipelineEvent::DeviceChanged { lost, now });
+        let (tx, rx) = mpsc::channel();
+        let id = capture.id.clone();
+        let started = crate::runtime::thread::spawn("mic-check", move || {
+            let present = capture::input_present(&id);
+            let _ = tx.send((id, present, capture::default_input_name()));
+        });
+        if started.is_ok() {
+            self.pending = Some(rx);
         }
     }
 }

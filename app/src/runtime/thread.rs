@@ -5,7 +5,8 @@
 //!
 //! Long-lived threads are joined by whoever keeps the handle (the
 //! `Runtime`, at quit, in order). One-off helpers are not: a keyring call
-//! (`keyring`), a PIN hash (`pin-hash`), a desktop notification (`notify`)
+//! (`keyring`), a PIN hash (`pin-hash`), a desktop notification (`notify`),
+//! a look at whether the recorded microphone is still there (`mic-check`)
 //! and the Settings window's tests of n8n and ElevenLabs (`n8n-test`,
 //! `voices`) end by themselves (a hash finishes; the keyring call and the
 //! tests give up after their timeouts; a notification is one D-Bus call)
