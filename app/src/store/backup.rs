@@ -264,16 +264,25 @@ pub fn restore(store_path: &Path, from: &Path, backup_dir: &Path) -> Result<Rest
     let incoming = dir.join(format!(".restore-{}.redb.tmp", std::process::id()));
     let result = (|| {
         gunzip(from, &incoming)?;
-        let utterances = {
-            let checked = Store::open(&incoming).map_err(|e| match e {
-                StoreError::Damaged { detail, .. } => StoreError::Damaged {
-                    path: from.to_owned(),
-                    detail,
-                },
-                other => other,
-            })?;
-            checked.count()?
-        };
+        let utterances = (|| {
+            let checked = Store::open(&incoming)?;
+            // Every record must read, not only the file open: a backup
+            // whose records are damaged would otherwise replace a good
+            // history and fail later, in the app.
+            let all = checked.search(&super::Query::default())?;
+            checked.stats(0)?;
+            checked.activity(usize::MAX)?;
+            checked.outbox()?;
+            checked.settings()?;
+            Ok(all.len() as u64)
+        })()
+        .map_err(|e| match e {
+            StoreError::Damaged { detail, .. } => StoreError::Damaged {
+                path: from.to_owned(),
+                detail,
+            },
+            other => other,
+        })?;
         let safety = if store_path.exists() {
             match Store::open(store_path) {
                 Ok(current) => Some(backup(&current, backup_dir)?),
@@ -441,6 +450,44 @@ mod tests {
         let s = Store::open(&path).expect("open");
         assert_eq!(s.count().expect("count"), 1);
         assert!(!dir.path().join("b").exists(), "no safety backup needed");
+    }
+
+    #[test]
+    fn a_backup_whose_records_are_damaged_is_refused_and_the_history_stays() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.redb");
+        let backups = dir.path().join("b");
+        {
+            let s = Store::open(&path).expect("open");
+            s.add_utterance(&crate::store::testing::utterance(1_000, "kept words"))
+                .expect("add");
+        }
+        // A store that opens, holding a record that does not decode.
+        let bad = dir.path().join("bad.redb");
+        {
+            let s = Store::open(&bad).expect("open");
+            let txn = s.db().begin_write().expect("write");
+            {
+                let mut t = txn
+                    .open_table(tonnytray_migrations::schema::UTTERANCES)
+                    .expect("table");
+                t.insert(5_000, b"\xff\x00 not a record".as_slice())
+                    .expect("insert");
+            }
+            txn.commit().expect("commit");
+        }
+        let file = dir.path().join("tonnytray-20260101T000000Z.redb.gz");
+        gzip(&bad, &file).expect("gzip");
+        let err = restore(&path, &file, &backups).expect_err("damaged records");
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+        assert!(
+            err.to_string().contains("tonnytray-20260101T000000Z"),
+            "{err}"
+        );
+        let s = Store::open(&path).expect("the history still opens");
+        let kept = s.utterance(1_000).expect("read").expect("still there");
+        assert_eq!(kept.text, "kept words");
+        assert_eq!(s.count().expect("count"), 1);
     }
 
     #[test]

@@ -83,7 +83,6 @@ impl StoreError {
     }
 }
 
-/// Turns a redb error into a [`StoreError`] about `path`.
 /// The database, closed without a panic escaping: redb commits on close,
 /// and on a damaged file (found by the `store_file` fuzz target: a free
 /// page bitmap that is too short) that commit can panic. The file is
@@ -113,20 +112,36 @@ impl Drop for Closing {
 /// (found by the `store_file` fuzz target: a table name that is not
 /// UTF-8). A damaged file must become an error the app recovers from (set
 /// aside, restore offered), not a crash at every start.
+///
+/// Only a panic raised inside redb means the file is damaged. One raised
+/// in our own code (a bug) must not get a good history moved aside: it is
+/// an I/O-like error that leaves the file alone. Where the panic came from
+/// is known when the app's panic hook runs ([`crate::telemetry::crash`]);
+/// without it (tests, fuzzing) every panic counts as damage.
 fn unpanicked<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let _ = crate::telemetry::crash::take_panic_location();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let why = panic
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "no reason given".into());
-        Err(StoreError::Damaged {
-            path: path.to_owned(),
-            detail: format!("the database library could not read it ({why})"),
-        })
+        match crate::telemetry::crash::take_panic_location() {
+            Some(file) if !file.contains("redb-") => Err(StoreError::Io {
+                path: path.to_owned(),
+                detail: format!(
+                    "an internal error while using it ({why}, at {file}); the file was left as it is"
+                ),
+            }),
+            _ => Err(StoreError::Damaged {
+                path: path.to_owned(),
+                detail: format!("the database library could not read it ({why})"),
+            }),
+        }
     })
 }
 
+/// Turns a redb error into a [`StoreError`] about `path`.
 fn classify(path: &Path, e: impl Into<redb::Error>) -> StoreError {
     let e: redb::Error = e.into();
     let path = path.to_owned();
@@ -932,6 +947,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// With the app's panic hook, a panic of our own while the store is
+    /// used is not "damage" (which would move a good history aside).
+    #[test]
+    fn a_panic_outside_redb_leaves_the_file_alone() {
+        crate::telemetry::crash::log_panics();
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("ours.redb");
+        let ours: Result<(), StoreError> = unpanicked(&path, || panic!("a bug of ours"));
+        match ours {
+            Err(e @ StoreError::Io { .. }) => {
+                assert!(e.to_string().contains("left as it is"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/store_file/crash-table-name-not-utf8");
+        let theirs = dir.path().join("theirs.redb");
+        std::fs::copy(corpus, &theirs).expect("copy");
+        let err = Store::open(&theirs).expect_err("damaged");
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
     }
 
     #[test]

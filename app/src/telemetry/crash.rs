@@ -10,6 +10,20 @@
 //! process's `/proc/<pid>` belongs to root, and the desktop portal reads
 //! `/proc/<pid>/root` to tell who is asking for a global shortcut.
 
+thread_local! {
+    /// Where this thread's last panic was raised (source file), for code
+    /// that catches panics and must tell whose they were.
+    static LAST_PANIC_AT: std::cell::RefCell<Option<String>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The source file of this thread's last panic, taken (so the next caller
+/// does not see it again). `None` without [`log_panics`]' hook (tests).
+#[must_use]
+pub fn take_panic_location() -> Option<String> {
+    LAST_PANIC_AT.with(|at| at.borrow_mut().take())
+}
+
 /// Logs every panic, then lets the default hook print it as before.
 pub fn log_panics() {
     let default = std::panic::take_hook();
@@ -26,6 +40,10 @@ pub fn log_panics() {
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_default();
+        if let Some(l) = info.location() {
+            let file = l.file().to_owned();
+            LAST_PANIC_AT.with(|at| *at.borrow_mut() = Some(file));
+        }
         tracing::error!(thread = name, place, "panic: {message}");
         default(info);
     }));
