@@ -11,7 +11,7 @@
 mod plan;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -486,6 +486,9 @@ pub fn settings_script_problem(setting: &str) -> Option<String> {
             "server.script {setting:?} is not run: {why}; a settings file may only name a copy of TonnyTray's own asr-server.sh (set TONNYTRAY_ASR_SCRIPT for another script); using the installed one"
         ))
     };
+    if let Some(why) = writable_by_others(Path::new(setting)) {
+        return refused(&why);
+    }
     match std::fs::metadata(setting) {
         Err(e) => refused(&format!("cannot read it ({e})")),
         Ok(m) if !m.is_file() => refused("it is not a file"),
@@ -498,6 +501,34 @@ pub fn settings_script_problem(setting: &str) -> Option<String> {
             Err(e) => refused(&format!("cannot read it ({e})")),
         },
     }
+}
+
+/// Why another user could change the script between its check and each
+/// start (bash reads it again every time), if one could: the file and its
+/// folder must belong to this user or root and be writable by no one else.
+#[cfg(unix)]
+fn writable_by_others(script: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::getuid().as_raw();
+    let folder = script.parent().filter(|p| !p.as_os_str().is_empty())?;
+    for (what, path) in [("it", script), ("its folder", folder)] {
+        let Ok(m) = std::fs::metadata(path) else {
+            continue;
+        };
+        if m.uid() != me && m.uid() != 0 {
+            return Some(format!("{what} belongs to another user (uid {})", m.uid()));
+        }
+        if m.mode() & 0o022 != 0 {
+            return Some(format!("{what} can be changed by other users"));
+        }
+    }
+    None
+}
+
+/// Windows: the user's folders are private by their ACLs.
+#[cfg(not(unix))]
+fn writable_by_others(_: &Path) -> Option<String> {
+    None
 }
 
 /// Where the script might be: the setting (if [`settings_script_problem`]
@@ -765,6 +796,20 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
         );
         assert!(!script_candidates(&other).contains(&PathBuf::from(&other)));
         assert!(settings_script_problem("/nonexistent/asr-server.sh").is_some());
+
+        // A faithful copy in a folder others may write to could be swapped
+        // after the check: refused too.
+        use std::os::unix::fs::PermissionsExt;
+        let open_dir = dir.path().join("open");
+        std::fs::create_dir_all(&open_dir).expect("dir");
+        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let exposed = open_dir.join("asr-server.sh");
+        std::fs::write(&exposed, SHIPPED_SCRIPT).expect("copy");
+        let problem = settings_script_problem(&exposed.display().to_string()).expect("refused");
+        assert!(
+            problem.contains("its folder can be changed by other users"),
+            "{problem}"
+        );
         assert_eq!(settings_script_problem("  "), None);
     }
 
