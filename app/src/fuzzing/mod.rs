@@ -73,8 +73,10 @@ pub fn asr_messages(data: &[u8]) {
             }
             Ok(_) => {}
             Err(e) => {
+                // 120 characters quoted with `{:?}`, each escaped to at most
+                // 10 (`\u{10ffff}`), and the parser's own words.
                 let said = e.to_string();
-                assert!(said.chars().count() <= 1_000, "{said}");
+                assert!(said.chars().count() <= 2_000, "{said}");
             }
         }
     }
@@ -249,11 +251,24 @@ impl Scratch {
     fn new() -> Self {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("tonnytray-fuzz-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a scratch folder");
-        Self(dir)
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let dir = std::env::temp_dir()
+                .join(format!("tonnytray-fuzz-{}-{n}-{nanos}", std::process::id()));
+            // A new folder of our own, never one that was already there
+            // (or a link someone put in its place).
+            let mut builder = std::fs::DirBuilder::new();
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            match builder.create(&dir) {
+                Ok(()) => return Self(dir),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => panic!("a scratch folder in {}: {e}", dir.display()),
+            }
+        }
     }
 
     fn path(&self) -> &Path {

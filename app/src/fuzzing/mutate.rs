@@ -7,9 +7,9 @@
 //! ones.
 //!
 //! A run starts from `TONNYTRAY_FUZZ_SEED` if set, else from the clock,
-//! and prints its seed; an input that fails is written to
-//! `target/fuzz-failures/` (or `$TONNYTRAY_TEST_ARTIFACTS`) and named in
-//! the failure, ready to be added to the corpus as `crash-*`.
+//! and prints its seed; an input that fails is written to `fuzz-failures/`
+//! under `$TONNYTRAY_TEST_ARTIFACTS` (else the target dir) and named in the
+//! failure, ready to be added to the corpus as `crash-*`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -166,10 +166,11 @@ fn corpus(name: &str) -> Vec<(String, Vec<u8>)> {
 }
 
 fn keep_failure(name: &str, seed: u64, n: usize, input: &[u8]) -> PathBuf {
-    let dir = std::env::var_os("TONNYTRAY_TEST_ARTIFACTS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-failures"),
-        |d| PathBuf::from(d).join("fuzz-failures"),
-    );
+    let dir = std::env::var_os("TONNYTRAY_TEST_ARTIFACTS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("fuzz-failures");
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(format!("{name}-seed{seed}-{n}"));
     let _ = std::fs::write(&path, input);
@@ -196,11 +197,9 @@ pub(super) fn smoke(name: &str, target: fn(&[u8]), iterations: usize) {
                 })
         })
         | 1;
-    // The test's output: how to repeat it.
-    #[allow(clippy::print_stdout)]
-    {
-        println!("{name}: seed {seed} (TONNYTRAY_FUZZ_SEED={seed} repeats this run)");
-    }
+    // On stderr, which the test runner keeps even when the process
+    // dies (an abort or a hang leaves no failure message behind).
+    eprintln!("{name}: seed {seed} (TONNYTRAY_FUZZ_SEED={seed} repeats this run)");
     let mut rng = Rng(seed);
     let others: Vec<Vec<u8>> = files.into_iter().map(|(_, b)| b).collect();
     for n in 0..iterations {
