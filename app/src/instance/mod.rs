@@ -98,10 +98,16 @@ pub fn request_at(
     use std::os::unix::net::UnixStream;
     let mut stream = UnixStream::connect(path)?;
     stream.set_read_timeout(Some(timeout))?;
-    stream.write_all(format!("{line}\n").as_bytes())?;
+    let sent = stream.write_all(format!("{line}\n").as_bytes());
+    // A refusal may come, and the socket close, before the request is
+    // even written (a broken pipe): the refusal is still there to read.
     let mut reply = String::new();
-    BufReader::new(stream).read_line(&mut reply)?;
-    Ok(reply.trim_end().to_owned())
+    let read = BufReader::new(stream).read_line(&mut reply);
+    match (sent, read) {
+        (_, Ok(n)) if n > 0 => Ok(reply.trim_end().to_owned()),
+        (Err(e), _) | (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(_)) => Ok(String::new()),
+    }
 }
 
 /// [`request_with_timeout`] to the channel at `path`.
