@@ -7,8 +7,10 @@
 #       killed (SIGKILL) in the middle of an utterance ROUNDS times in a
 #       row, at a random moment 3-14 s into 20 s of speech, and started
 #       again; each round `tonnytray transcribe --realtime` must reconnect,
-#       re-send and finish. Prints, per round, the words heard, the words
-#       of the text missing from them, and beside it a round with no kill.
+#       re-send and finish. Prints, per round, how many words of the text
+#       are missing from what was printed, and which, beside a round with
+#       no kill (misheard words count as missing in both): word@position
+#       for a word left out, word@position>heard for one heard as another.
 #
 # Uses $TONNYTRAY_BIN (default target/debug/tonnytray; build it first) and
 # the speech server's venv (scripts/asr-server.sh installs it).
@@ -34,8 +36,15 @@ import difflib, re, sys
 norm = lambda s: re.findall(r"[a-z0-9']+", s.lower().replace("10", "ten"))
 said, heard = norm(sys.argv[1]), norm(sys.argv[2])
 m = difflib.SequenceMatcher(a=said, b=heard, autojunk=False)
-matched = sum(b.size for b in m.get_matching_blocks())
-print(len(said) - matched, len(said))
+# A word left out is "word@position"; one heard as another is
+# "word@position>heard".
+missing = []
+for tag, i1, i2, j1, j2 in m.get_opcodes():
+    if tag == "delete":
+        missing += [f"{said[i]}@{i}" for i in range(i1, i2)]
+    elif tag == "replace":
+        missing += [f"{said[i]}@{i}>{'_'.join(heard[j1:j2])}" for i in range(i1, i2)]
+print(len(missing), len(said), " ".join(missing))
 EOF
 }
 
@@ -64,7 +73,7 @@ kill_server() {
   local rounds=$1
   espeak-ng -v en-gb -s 160 -w "$work/speech.wav" "$text"
   bash scripts/asr-server.sh --port "$port" --wait 300 >/dev/null
-  echo "round  kill-at  rc   resent  missing-words of-words"
+  echo "round  kill-at  rc   resent  missing-words of-words  (which)"
   round 0 -
   local i
   for i in $(seq 1 "$rounds"); do

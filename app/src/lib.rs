@@ -46,9 +46,12 @@
 //!   commands.
 //! - `x11` (Linux): connecting to the X server, keyboard-mapping look-ups,
 //!   the focused window.
-//! - [`instance`]: one app per session; `status`/`toggle`/`ptt` requests.
+//! - [`instance`]: one app per session; `status`/`toggle`/`ptt` requests,
+//!   answered only for the user who runs the app (mode 0600, peer uid).
 //! - [`telemetry`]: logging to stderr, the window's logs viewer and JSON
-//!   files; Prometheus metrics on 127.0.0.1.
+//!   files; Prometheus metrics on 127.0.0.1; panics logged, no core files.
+//! - `fuzzing` (tests and `cargo fuzz` only): one fuzz target per parser of
+//!   outside input, with the promise each checks (docs/RELIABILITY.md).
 //! - [`cli`]: the headless subcommands (`transcribe`, `listen`, `devices`, …).
 
 pub mod asr;
