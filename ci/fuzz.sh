@@ -40,10 +40,15 @@ case "$1" in
     for t in "${targets[@]}"; do
       mkdir -p "$work/$t"
       log="$work/$t.log"
+      # When redb panics while a damaged store is dropped (caught, as in
+      # the app), the error value being returned is leaked: a few hundred
+      # bytes once per damaged file. The store targets do not count leaks.
+      leaks=()
+      case "$t" in store_file | backup) leaks=(-detect_leaks=0) ;; esac
       set +e
       cargo +nightly fuzz run -O "$t" "$work/$t" "corpus/$t" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 >"$log" 2>&1
+        -print_final_stats=1 "${leaks[@]}" >"$log" 2>&1
       set -e
       runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
       speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
