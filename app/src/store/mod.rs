@@ -121,10 +121,7 @@ impl Drop for Closing {
 fn unpanicked<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
     let _ = crate::telemetry::crash::take_panic_location();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let why = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
+        let why = crate::telemetry::crash::panic_message(panic.as_ref())
             .unwrap_or_else(|| "no reason given".into());
         match crate::telemetry::crash::take_panic_location() {
             Some(file) if !file.contains("redb-") => Err(StoreError::Io {

@@ -24,18 +24,22 @@ pub fn take_panic_location() -> Option<String> {
     LAST_PANIC_AT.with(|at| at.borrow_mut().take())
 }
 
+/// A panic's message: the `&str` or `String` it was raised with.
+#[must_use]
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+}
+
 /// Logs every panic, then lets the default hook print it as before.
 pub fn log_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let thread = std::thread::current();
         let name = thread.name().unwrap_or("unnamed");
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "(no message)".into());
+        let message = panic_message(info.payload()).unwrap_or_else(|| "(no message)".into());
         let place = info
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
