@@ -61,12 +61,10 @@ pub fn start(
                     && settings.server != server_now
                 {
                     server_now = settings.server.clone();
-                    if let Some(problem) = server::settings_script_problem(&server_now.script) {
+                    let (plan, refused) = server::plan_for(&server_now);
+                    if let Some(problem) = refused {
                         let _ = inbox.try_send(CoreInput::Command(Command::Notice(problem.into())));
                     }
-                    let script =
-                        server::find_script(&server::script_candidates(&server_now.script));
-                    let plan = server::plan(&server_now, script);
                     let _ = supervisor.send(server::Control::Replan(Box::new(plan)));
                 }
             }

@@ -271,11 +271,10 @@ fn start_supervisor(
     settings: &Settings,
     inbox: &SyncSender<CoreInput>,
 ) -> Option<server::Supervisor> {
-    if let Some(problem) = server::settings_script_problem(&settings.server.script) {
+    let (plan, refused) = server::plan_for(&settings.server);
+    if let Some(problem) = refused {
         let _ = inbox.try_send(CoreInput::Command(Command::Notice(problem.into())));
     }
-    let script = server::find_script(&server::script_candidates(&settings.server.script));
-    let plan = server::plan(&settings.server, script);
     let inbox = inbox.clone();
     let report = move |r: server::ServerReport| {
         let _ = inbox.send(CoreInput::Server(r));

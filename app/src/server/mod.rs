@@ -531,20 +531,27 @@ fn writable_by_others(_: &Path) -> Option<String> {
     None
 }
 
-/// Where the script might be: the setting (if [`settings_script_problem`]
-/// finds none), `$TONNYTRAY_ASR_SCRIPT`, the data dir
-/// (scripts/install.sh), the package's share dir, the checkout.
+/// The plan for `settings`, with the script found where
+/// [`script_candidates`] says, and why `server.script` is not used, if it
+/// is not (for a notice).
 #[must_use]
-pub fn script_candidates(setting: &str) -> Vec<PathBuf> {
+pub fn plan_for(settings: &crate::config::settings::ServerSettings) -> (Plan, Option<String>) {
+    let problem = settings_script_problem(&settings.script);
+    if let Some(p) = &problem {
+        tracing::warn!("{p}");
+    }
+    let script = find_script(&script_candidates(&settings.script, problem.is_none()));
+    (plan(settings, script), problem)
+}
+
+/// Where the script might be: the setting (when `setting_allowed`: see
+/// [`settings_script_problem`]), `$TONNYTRAY_ASR_SCRIPT`, the data dir
+/// (scripts/install.sh), the package's share dir, the checkout.
+fn script_candidates(setting: &str, setting_allowed: bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    if !setting.trim().is_empty() {
-        match settings_script_problem(setting) {
-            None => {
-                out.push(PathBuf::from(setting.trim()));
-                return out;
-            }
-            Some(problem) => tracing::warn!("{problem}"),
-        }
+    if setting_allowed && !setting.trim().is_empty() {
+        out.push(PathBuf::from(setting.trim()));
+        return out;
     }
     if let Some(env) = std::env::var_os("TONNYTRAY_ASR_SCRIPT") {
         out.push(PathBuf::from(env));
@@ -781,7 +788,9 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
         std::fs::write(&copy, SHIPPED_SCRIPT).expect("copy");
         let copy = copy.display().to_string();
         assert_eq!(settings_script_problem(&copy), None);
-        assert_eq!(script_candidates(&copy), vec![PathBuf::from(&copy)]);
+        let mut settings = crate::config::settings::ServerSettings::default();
+        settings.script.clone_from(&copy);
+        assert_eq!(plan_for(&settings).0.script, Some(PathBuf::from(&copy)));
 
         let other = dir.path().join("other").join("asr-server.sh");
         std::fs::create_dir_all(other.parent().expect("dir")).expect("dir");
@@ -794,7 +803,10 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
             problem.contains("not run") && problem.contains(&other),
             "{problem}"
         );
-        assert!(!script_candidates(&other).contains(&PathBuf::from(&other)));
+        settings.script.clone_from(&other);
+        let (plan, refused) = plan_for(&settings);
+        assert_eq!(refused.as_deref(), Some(problem.as_str()));
+        assert_ne!(plan.script, Some(PathBuf::from(&other)));
         assert!(settings_script_problem("/nonexistent/asr-server.sh").is_some());
 
         // A faithful copy in a folder others may write to could be swapped
