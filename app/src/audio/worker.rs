@@ -147,34 +147,22 @@ fn run(
         if let Some(Running::Mic(capture)) = &running {
             presence.check(capture, events);
         }
-        buf.clear();
-        let n = input
-            .reader
-            .read_into(usize::from(input.channels), &mut buf);
+        let n = input.read_some(&mut buf, &mut to_asr);
         let overflow = input.reader.take_overflow();
         if overflow > 0 {
             metrics::audio_overflows(1);
             let _ = events.send(PipelineEvent::Overflow { samples: overflow });
         }
-        if n > 0 {
-            let at = input
-                .reader
-                .newest_entered_at()
-                .unwrap_or_else(Instant::now);
-            input.processor.push(&buf, at, &mut to_asr);
-        } else if input.reader.is_finished() || running.is_none() {
-            break;
-        } else {
+        if n == 0 {
+            if input.reader.is_finished() || running.is_none() {
+                break;
+            }
             std::thread::park_timeout(POLL);
         }
     }
     // Whatever the writer left (a mic stopped mid-callback) is still read above;
     // now flush the resampler so the last words go out.
-    let at = input
-        .reader
-        .newest_entered_at()
-        .unwrap_or_else(Instant::now);
-    input.processor.finish(at, &mut to_asr);
+    input.finish(&mut to_asr);
     let _ = asr.send(AsrInput::EndOfStream);
     tracing::debug!("audio flushed; end of stream");
     if let Some(Running::File(feeder)) = running {
@@ -324,6 +312,30 @@ struct Input {
     channels: u16,
 }
 
+impl Input {
+    /// Moves what the ring holds now through the processor; returns how
+    /// many samples that was (0: nothing waiting).
+    fn read_some(
+        &mut self,
+        buf: &mut Vec<f32>,
+        to_asr: &mut impl FnMut(crate::messages::AudioChunk),
+    ) -> usize {
+        buf.clear();
+        let n = self.reader.read_into(usize::from(self.channels), buf);
+        if n > 0 {
+            let at = self.reader.newest_entered_at().unwrap_or_else(Instant::now);
+            self.processor.push(buf, at, to_asr);
+        }
+        n
+    }
+
+    /// Flushes the processor, so the last samples go out.
+    fn finish(&mut self, to_asr: &mut impl FnMut(crate::messages::AudioChunk)) {
+        let at = self.reader.newest_entered_at().unwrap_or_else(Instant::now);
+        self.processor.finish(at, to_asr);
+    }
+}
+
 /// Opens the default input in place of a lost microphone. What the lost
 /// one delivered goes out first, through the processor made for its
 /// format (rate and channels may differ).
@@ -335,18 +347,8 @@ fn fall_back(
     let (capture, reader) = capture::open(None).map_err(|e| e.to_string())?;
     let processor =
         Processor::new(capture.sample_rate, capture.channels).map_err(|e| e.to_string())?;
-    loop {
-        buf.clear();
-        if input.reader.read_into(usize::from(input.channels), buf) == 0 {
-            break;
-        }
-        let at = input
-            .reader
-            .newest_entered_at()
-            .unwrap_or_else(Instant::now);
-        input.processor.push(buf, at, to_asr);
-    }
-    input.processor.finish(Instant::now(), to_asr);
+    while input.read_some(buf, to_asr) > 0 {}
+    input.finish(to_asr);
     *input = Input {
         reader,
         processor,
