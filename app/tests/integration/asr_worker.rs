@@ -69,6 +69,25 @@ fn read_audio(ws: &mut Peer, enough: Option<usize>) -> Vec<i16> {
     }
 }
 
+/// Reads audio until the end frame, sending `answer()` after every frame
+/// and every `tick` without one, as a server reporting as it goes.
+fn read_answering(ws: &mut Peer, tick: Duration, mut answer: impl FnMut() -> Message) -> Vec<i16> {
+    ws.get_mut().set_read_timeout(Some(tick)).expect("timeout");
+    let mut got = Vec::new();
+    loop {
+        match ws.read() {
+            Ok(Message::Binary(b)) if b.is_empty() => return got,
+            Ok(Message::Binary(b)) => {
+                got.extend(b.chunks_exact(2).map(|p| i16::from_le_bytes([p[0], p[1]])));
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read: {e}"),
+        }
+        ws.send(answer()).expect("send");
+    }
+}
+
 fn update(lines: &[(&str, &str, &str)], buffer: &str) -> Message {
     let lines: Vec<String> = lines
         .iter()
@@ -240,26 +259,11 @@ fn a_server_stuck_reporting_a_backlog_cannot_stall_the_stream() {
     let samples: Vec<i16> = ramp()[..32_000].to_vec(); // 2 s: more than the initial lead
     let (url, server) = serve(|listener| {
         let mut ws = accept(listener);
-        ws.get_mut()
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("timeout");
         let stuck = Message::text(
             r#"{"status":"active_transcription","lines":[],"buffer_transcription":"","remaining_time_transcription_processing":30.0}"#,
         );
-        let mut got = Vec::new();
-        loop {
-            match ws.read() {
-                Ok(Message::Binary(b)) if b.is_empty() => break,
-                Ok(Message::Binary(b)) => {
-                    got.extend(b.chunks_exact(2).map(|p| i16::from_le_bytes([p[0], p[1]])));
-                }
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => panic!("read: {e}"),
-            }
-            // Every message claims 30 s of unprocessed audio, forever.
-            ws.send(stuck.clone()).expect("send");
-        }
+        // Every message claims 30 s of unprocessed audio, forever.
+        let got = read_answering(&mut ws, Duration::from_millis(100), || stuck.clone());
         finish_with(&mut ws, " Done.", "0:00:01.90");
         vec![got]
     });
@@ -433,29 +437,15 @@ fn a_server_falling_behind_real_time_is_reported_once_and_loses_nothing() {
     let samples = ramp();
     let (url, server) = serve(|listener| {
         let mut ws = accept(listener);
-        ws.get_mut()
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .expect("timeout");
-        let mut got = Vec::new();
+        // The lag grows with every answer, as on a CPU too slow for the
+        // model.
         let mut lag = 2.0_f64;
-        loop {
-            match ws.read() {
-                Ok(Message::Binary(b)) if b.is_empty() => break,
-                Ok(Message::Binary(b)) => {
-                    got.extend(b.chunks_exact(2).map(|p| i16::from_le_bytes([p[0], p[1]])));
-                }
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => panic!("read: {e}"),
-            }
-            // The lag grows with every answer, as on a CPU too slow for
-            // the model.
+        let got = read_answering(&mut ws, Duration::from_millis(50), || {
             lag += 0.5;
-            ws.send(Message::text(format!(
+            Message::text(format!(
                 r#"{{"status":"active_transcription","lines":[],"buffer_transcription":"","remaining_time_transcription":{lag}}}"#
-            )))
-            .expect("send");
-        }
+            ))
+        });
         finish_with(&mut ws, " Late but whole.", "0:00:02.90");
         vec![got]
     });
