@@ -87,19 +87,44 @@ impl StoreError {
 /// and on a damaged file (found by the `store_file` fuzz target: a free
 /// page bitmap that is too short) that commit can panic. The file is
 /// checksummed, so nothing already saved depends on that last commit.
+///
+/// Once redb has panicked on the file (`damaged`), it is not closed at all
+/// but left open until the process ends: the commit on close of one such
+/// file (`crash-abort-on-close`) panicked twice, and a second panic aborts
+/// the process where no `catch_unwind` can help. Nothing is lost by not
+/// closing it: what was committed is on disk, and a damaged file is not
+/// written to again. The cost is the handle and its cache, once per
+/// damaged file.
 #[derive(Debug)]
-struct Closing(Option<Database>);
+struct Closing {
+    db: Option<Database>,
+    damaged: std::sync::atomic::AtomicBool,
+}
+
+impl Closing {
+    fn new(db: Database) -> Self {
+        Self {
+            db: Some(db),
+            damaged: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
 
 impl std::ops::Deref for Closing {
     type Target = Database;
     fn deref(&self) -> &Database {
-        self.0.as_ref().expect("the database is there until drop")
+        self.db.as_ref().expect("the database is there until drop")
     }
 }
 
 impl Drop for Closing {
     fn drop(&mut self) {
-        let db = self.0.take();
+        let db = self.db.take();
+        if self.damaged.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!("the history store is damaged: it is left unclosed, not written again");
+            std::mem::forget(db);
+            return;
+        }
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(db))).is_err() {
             tracing::error!("the history store could not be closed cleanly (a damaged file?)");
         }
@@ -117,8 +142,13 @@ impl Drop for Closing {
 /// in our own code (a bug) must not get a good history moved aside: it is
 /// an I/O-like error that leaves the file alone. Where the panic came from
 /// is known when the app's panic hook runs ([`crate::telemetry::crash`]);
-/// without it (tests, fuzzing) every panic counts as damage.
-fn unpanicked<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+/// without it (tests, fuzzing) every panic counts as damage. `on_damage`
+/// runs when a panic is taken for damage.
+fn unpanicked<T>(
+    path: &Path,
+    f: impl FnOnce() -> Result<T, StoreError>,
+    on_damage: impl FnOnce(),
+) -> Result<T, StoreError> {
     let _ = crate::telemetry::crash::take_panic_location();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let why = crate::telemetry::crash::panic_message(panic.as_ref())
@@ -130,10 +160,13 @@ fn unpanicked<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Resu
                     "an internal error while using it ({why}, at {file}); the file was left as it is"
                 ),
             }),
-            _ => Err(StoreError::Damaged {
-                path: path.to_owned(),
-                detail: format!("the database library could not read it ({why})"),
-            }),
+            _ => {
+                on_damage();
+                Err(StoreError::Damaged {
+                    path: path.to_owned(),
+                    detail: format!("the database library could not read it ({why})"),
+                })
+            }
         }
     })
 }
@@ -329,13 +362,25 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| io_error(dir, "cannot create the folder", &e))?;
         }
-        unpanicked(path, || {
-            let db = match Database::create(path) {
-                Ok(db) => db,
-                Err(e) => return Err(classify(path, e)),
-            };
-            Self::migrated(db, path.to_owned())
-        })
+        unpanicked(
+            path,
+            || {
+                // A file damaged outside redb (a disk fault, a copy cut short,
+                // a file from elsewhere) is trusted by a plain open and can make
+                // redb panic later, even twice in a row, which aborts (see
+                // `Closing`). The check reads every page once: measured in
+                // docs/PERFORMANCE.md (store).
+                let db = match Database::builder()
+                    .set_check_integrity_on_open(true)
+                    .create(path)
+                {
+                    Ok(db) => db,
+                    Err(e) => return Err(classify(path, e)),
+                };
+                Self::migrated(db, path.to_owned())
+            },
+            || {},
+        )
     }
 
     /// A store on any redb backend (tests: full disks, memory).
@@ -346,19 +391,24 @@ impl Store {
         backend: impl redb::StorageBackend,
         name: &Path,
     ) -> Result<Self, StoreError> {
-        unpanicked(name, move || {
-            let db = Database::builder()
-                .create_with_backend(backend)
-                .map_err(|e| classify(name, e))?;
-            Self::migrated(db, name.to_owned())
-        })
+        unpanicked(
+            name,
+            move || {
+                let db = Database::builder()
+                    .set_check_integrity_on_open(true)
+                    .create_with_backend(backend)
+                    .map_err(|e| classify(name, e))?;
+                Self::migrated(db, name.to_owned())
+            },
+            || {},
+        )
     }
 
     fn migrated(db: Database, path: PathBuf) -> Result<Self, StoreError> {
         use tonnytray_migrations::MigrateError;
         match tonnytray_migrations::migrate(&db) {
             Ok(done) => Ok(Self {
-                db: Closing(Some(db)),
+                db: Closing::new(db),
                 path,
                 migrated_from: done.from,
             }),
@@ -379,7 +429,11 @@ impl Store {
         &self,
         f: impl FnOnce() -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        unpanicked(&self.path, f)
+        unpanicked(&self.path, f, || {
+            self.db
+                .damaged
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        })
     }
 
     /// The file.
@@ -916,7 +970,9 @@ mod tests {
 
     /// Files the `store_file` fuzz target found that made redb panic: on
     /// opening (a table name that is not UTF-8), on closing (a free-page
-    /// bitmap too short) and on reading (a value pointing past its page).
+    /// bitmap too short), on reading (a value pointing past its page) and
+    /// twice on closing, which aborted the process (`crash-abort-on-close`:
+    /// this test ended with SIGABRT before the integrity check at open).
     #[test]
     fn files_that_make_the_database_library_panic_are_damaged_not_a_crash() {
         let dir = tempfile::tempdir().expect("dir");
@@ -926,6 +982,7 @@ mod tests {
             "crash-table-name-not-utf8",
             "crash-bitmap-on-close",
             "crash-value-out-of-page",
+            "crash-abort-on-close",
         ] {
             let path = dir.path().join(format!("{name}.redb"));
             std::fs::copy(corpus.join(name), &path).expect("copy");
@@ -953,7 +1010,7 @@ mod tests {
         crate::telemetry::crash::log_panics();
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("ours.redb");
-        let ours: Result<(), StoreError> = unpanicked(&path, || panic!("a bug of ours"));
+        let ours: Result<(), StoreError> = unpanicked(&path, || panic!("a bug of ours"), || {});
         match ours {
             Err(e @ StoreError::Io { .. }) => {
                 assert!(e.to_string().contains("left as it is"), "{e}");
