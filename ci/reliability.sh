@@ -12,6 +12,19 @@
 #       no kill (misheard words count as missing in both): word@position
 #       for a word left out, word@position>heard for one heard as another.
 #
+#   ci/reliability.sh soak SECONDS
+#       the desktop app (release build, built here) under Xvfb with a
+#       StatusNotifier tray, dictating from the PulseAudio virtual mic into
+#       an xterm, utterance after utterance, for SECONDS (3600 in
+#       docs/RELIABILITY.md): RSS, CPU, history file size every 30 s, and
+#       the words of each utterance missing from what was heard. The
+#       benchmark is app/tests/integration/soak.rs.
+#
+#   ci/reliability.sh commands-n8n-down COUNT
+#       COUNT spoken commands (100 in docs/RELIABILITY.md) while a private
+#       n8n is down, then n8n started: all must arrive in order, once each
+#       (the e2e test CI runs with 20; needs `ci/n8n.sh install`).
+#
 # Uses $TONNYTRAY_BIN (default target/debug/tonnytray; build it first) and
 # the speech server's venv (scripts/asr-server.sh installs it).
 set -euo pipefail
@@ -24,7 +37,7 @@ trap 'bash scripts/asr-server.sh --port "$port" --stop >/dev/null 2>&1 || true; 
 text="The quick brown fox jumps over the lazy dog. Remind me to call my sister after dinner tonight. Close the garage door and turn off the kitchen lights. Turn on the living room lights and set a timer for ten minutes. Please add apples and bananas to the shopping list. What is the weather going to be like tomorrow morning?"
 
 usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
@@ -81,8 +94,35 @@ kill_server() {
   done
 }
 
+# The environment of ci/check.sh's end-to-end tests: this script's speech
+# server, a virtual microphone, n8n's install. Then runs the integration
+# test named $1 (cargo test: no per-test time limit, which nextest's
+# profile has for CI), its output live.
+e2e() {
+  # shellcheck source=ci/virtual-mic.sh
+  source ci/virtual-mic.sh
+  trap 'stop_virtual_mic; bash scripts/asr-server.sh --port "$port" --stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+  bash scripts/asr-server.sh --port "$port" --wait 300 >/dev/null
+  start_virtual_mic "$work"
+  export TONNYTRAY_TEST_SERVER_URL="ws://127.0.0.1:$port/asr"
+  export TONNYTRAY_TEST_N8N_SCRIPT="$PWD/ci/n8n.sh"
+  export TONNYTRAY_TEST_N8N_HOME="${TONNYTRAY_N8N_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/tonnytray/n8n}"
+  cargo test -q -p tonnytray --test integration -- --ignored --exact "$1" --nocapture
+}
+
 [ $# -ge 1 ] || usage
 case "$1" in
   kill-server) [ $# -eq 2 ] || usage; kill_server "$2" ;;
+  soak)
+    [ $# -eq 2 ] || usage
+    cargo build --release -q -p tonnytray
+    TONNYTRAY_TEST_APP_BIN="$PWD/target/release/tonnytray" TONNYTRAY_SOAK_SECONDS="$2" \
+      e2e soak::soak_dictation_through_the_desktop_app
+    ;;
+  commands-n8n-down)
+    [ $# -eq 2 ] || usage
+    TONNYTRAY_TEST_COMMANDS="$2" \
+      e2e e2e_commands::commands_spoken_while_n8n_is_down_all_arrive_in_order_once_it_is_back
+    ;;
   *) usage ;;
 esac

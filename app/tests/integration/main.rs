@@ -37,5 +37,6 @@ mod schema_fixtures;
 mod scripts;
 mod secrets;
 mod security;
+mod soak;
 mod store_crash;
 mod ui;

@@ -6,9 +6,15 @@ pub mod peers;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The `tonnytray` binary under test.
+/// The `tonnytray` binary under test: this build's, or
+/// `TONNYTRAY_TEST_APP_BIN` (the soak benchmark runs the release build; the
+/// tests' own build has an unoptimised app crate).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_tonnytray")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("TONNYTRAY_TEST_APP_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tonnytray").to_owned())
+    })
 }
 
 /// The real WhisperLiveKit server that `ci/check.sh` starts.
