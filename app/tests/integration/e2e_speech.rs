@@ -244,6 +244,110 @@ fn e2e_a_microphone_removed_mid_dictation_is_named_and_nothing_is_lost() {
     assert_wer(&format!("{first} {second}"), &stdout_of(&o), 0.25);
 }
 
+/// A second virtual microphone, `vmic2` (its own null sink `vmic2_sink`,
+/// so what is played into it is heard only there), that a test makes the
+/// default source. Dropping it puts `vmic` back as the default and removes
+/// it: the PulseAudio server is shared by every end-to-end test.
+struct SecondMic {
+    modules: Vec<String>,
+    reader: Child,
+}
+
+impl SecondMic {
+    fn load() -> Self {
+        let load = |args: &[&str]| {
+            let out = Command::new("pactl")
+                .arg("load-module")
+                .args(args)
+                .output()
+                .expect("pactl runs (PULSE_SERVER is set by ci/check.sh)");
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        let sink = load(&["module-null-sink", "sink_name=vmic2_sink"]);
+        let source = load(&[
+            "module-remap-source",
+            "source_name=vmic2",
+            "master=vmic2_sink.monitor",
+        ]);
+        // As ci/virtual-mic.sh does for vmic: a reader at low latency, so
+        // the null sink hands out audio every few ms, as a microphone does.
+        let reader = Command::new("parec")
+            .args(["--latency-msec=20", "-d", "vmic2"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("parec runs");
+        Self {
+            modules: vec![source, sink],
+            reader,
+        }
+    }
+
+    fn make_default(&self) {
+        let status = Command::new("pactl")
+            .args(["set-default-source", "vmic2"])
+            .status()
+            .expect("pactl runs");
+        assert!(status.success(), "set-default-source vmic2");
+    }
+}
+
+impl Drop for SecondMic {
+    fn drop(&mut self) {
+        let _ = Command::new("pactl")
+            .args(["set-default-source", "vmic"])
+            .status();
+        let _ = self.reader.kill();
+        let _ = self.reader.wait();
+        for module in &self.modules {
+            let _ = Command::new("pactl")
+                .args(["unload-module", module])
+                .status();
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs the real speech server and the PulseAudio virtual mic; run through ci/check.sh"]
+fn e2e_the_default_microphone_changing_mid_dictation_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = "Please add apples and bananas to the shopping list.";
+    let second = "Remind me to call my sister after dinner tonight.";
+    let wav_first = speak(dir.path(), "before", "en-us", first, None);
+    let wav_second = speak(dir.path(), "after", "en-gb", second, None);
+    let other = SecondMic::load();
+    let mut child = listen(&[]);
+    wait_connected(&mut child);
+    assert!(play_into_mic(&wav_first).wait().expect("paplay").success());
+    // Another microphone becomes the default (a headset plugged in and
+    // chosen) between two sentences, while the utterance goes on; the
+    // second sentence is spoken only into it.
+    other.make_default();
+    sleep(Duration::from_millis(500));
+    let played = Command::new("paplay")
+        .args(["-d", "vmic2_sink"])
+        .arg(&wav_second)
+        .status()
+        .expect("paplay runs");
+    assert!(played.success());
+    sleep(Duration::from_millis(1_500));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill runs")
+            .success()
+    );
+    let o = finish(child, Duration::from_secs(90));
+    drop(other);
+    assert_success(&o);
+    eprintln!("{}", String::from_utf8_lossy(&o.stderr));
+    // The sentence before the change, and the one said into the new
+    // default after it.
+    assert_wer(&format!("{first} {second}"), &stdout_of(&o), 0.25);
+}
+
 #[test]
 #[ignore = "needs the PulseAudio virtual devices; run through ci/check.sh"]
 fn e2e_an_output_device_removed_while_a_reply_plays_neither_hangs_nor_crashes() {

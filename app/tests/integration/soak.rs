@@ -13,7 +13,7 @@
 //! words missing in every round of their utterance.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::sleep;
@@ -51,7 +51,7 @@ struct Sampler {
 }
 
 impl Sampler {
-    fn start(pid: u32, home: PathBuf, started: Instant) -> Self {
+    fn start(pid: u32, store: PathBuf, started: Instant) -> Self {
         let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
         let done = Arc::new(AtomicBool::new(false));
         let count = Arc::new(Mutex::new(0usize));
@@ -59,9 +59,7 @@ impl Sampler {
         let thread = std::thread::spawn(move || {
             while !d.load(Ordering::Relaxed) {
                 if let Some((rss_kib, cpu_s)) = resources(pid) {
-                    let store_bytes = store_file(&home)
-                        .and_then(|f| std::fs::metadata(f).ok())
-                        .map_or(0, |m| m.len());
+                    let store_bytes = std::fs::metadata(&store).map_or(0, |m| m.len());
                     let sample = Sample {
                         at_s: started.elapsed().as_secs_f64(),
                         rss_kib,
@@ -127,22 +125,6 @@ fn resources(pid: u32) -> Option<(u64, f64)> {
     Some((rss, ticks / 100.0))
 }
 
-/// The history file under the desktop's private home.
-fn store_file(home: &Path) -> Option<PathBuf> {
-    let mut dirs = vec![home.to_owned()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "redb") {
-                return Some(path);
-            }
-        }
-    }
-    None
-}
-
 /// Positions (in `said`) of the words missing from `heard`: a longest
 /// common subsequence of the two word lists.
 fn missing(said: &[String], heard: &[String]) -> Vec<usize> {
@@ -179,9 +161,10 @@ fn soak_dictation_through_the_desktop_app() {
         .expect("TONNYTRAY_SOAK_SECONDS is not set: run this through ci/reliability.sh soak")
         .parse()
         .expect("TONNYTRAY_SOAK_SECONDS is a number of seconds");
-    let desktop = Desktop::start(&settings("hold"));
+    let desktop = Desktop::start(&settings("push_to_talk"));
     let pid = desktop.app.as_ref().expect("the app").id();
-    let home = desktop.dir.path().join("home");
+    // Desktop::command sets TONNYTRAY_DB to this file.
+    let store = desktop.dir.path().join("history.redb");
     let wavs: Vec<PathBuf> = UTTERANCES
         .iter()
         .enumerate()
@@ -190,7 +173,7 @@ fn soak_dictation_through_the_desktop_app() {
     let said: Vec<Vec<String>> = UTTERANCES.iter().map(|t| normalise(t)).collect();
 
     let started = Instant::now();
-    let sampler = Sampler::start(pid, home, started);
+    let sampler = Sampler::start(pid, store, started);
     // Per utterance text: how many rounds, and per word position how many
     // rounds missed it.
     let mut rounds = [0usize; UTTERANCES.len()];
@@ -200,13 +183,17 @@ fn soak_dictation_through_the_desktop_app() {
     while started.elapsed() < Duration::from_secs(seconds) {
         let k = n % UTTERANCES.len();
         dictate_holding_hotkey(&desktop, &wavs[k]);
+        // The log lists the newest utterances, oldest first.
+        let newest = |s: &serde_json::Value| s["log"].as_array().and_then(|l| l.last()).cloned();
         let status = desktop.wait_status("the utterance to be saved", |s| {
             s["state"] == "Idle"
-                && s["log"][0]["saved"].as_u64().is_some()
-                && s["log"][0]["saved"].as_u64() != last_saved
+                && newest(s).is_some_and(|u| {
+                    u["saved"].as_u64().is_some() && u["saved"].as_u64() != last_saved
+                })
         });
-        last_saved = status["log"][0]["saved"].as_u64();
-        let heard = normalise(status["log"][0]["text"].as_str().unwrap_or_default());
+        let utterance = newest(&status).expect("an utterance");
+        last_saved = utterance["saved"].as_u64();
+        let heard = normalise(utterance["text"].as_str().unwrap_or_default());
         let gone = missing(&said[k], &heard);
         for &i in &gone {
             *misses[k].entry(i).or_default() += 1;
@@ -234,15 +221,17 @@ fn soak_dictation_through_the_desktop_app() {
     let history: serde_json::Value = serde_json::from_slice(&history.stdout).expect("history JSON");
     let saved = history.as_array().map_or(0, Vec::len);
 
-    report(&samples, n, saved, &said, &rounds, &misses);
+    eprintln!(
+        "soak: {:.0} s, {n} utterances ({saved} in the history)",
+        started.elapsed().as_secs_f64()
+    );
+    report(&samples, &said, &rounds, &misses);
     assert_eq!(saved, n, "every utterance is in the history");
 }
 
 /// Prints the figures of docs/RELIABILITY.md's soak row.
 fn report(
     samples: &[Sample],
-    n: usize,
-    saved: usize,
     said: &[Vec<String>],
     rounds: &[usize],
     misses: &[BTreeMap<usize, usize>],
@@ -278,10 +267,8 @@ fn report(
                 .sum::<usize>()
         })
         .sum();
-    eprintln!(
-        "soak: {:.0} s, {n} utterances ({saved} in the history), {words_said} words said",
-        last.at_s
-    );
+    let n: usize = rounds.iter().sum();
+    eprintln!("words said: {words_said}");
     eprintln!(
         "rss: {} KiB at start, {} KiB at 5 min, {} KiB at the end, peak {} KiB; growth after 5 min {} KiB",
         first.rss_kib,
